@@ -1,0 +1,181 @@
+//! The node's TOML configuration (static mode).
+//!
+//! ```toml
+//! private_key_file = "/etc/grove/node.key"
+//! listen_port = 50103
+//! interface = "grove0"
+//! address = "10.18.0.1/16"
+//! control_socket = "/run/grove/netmanager.sock"
+//!
+//! [[peer]]
+//! public_key = "base64…"
+//! endpoints = ["198.18.1.2:50103"]
+//! allowed_ips = ["10.18.0.2/32"]
+//! ```
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use overlay::{DeviceConfig, PeerConfig, PrivateKey};
+use serde::Deserialize;
+
+use crate::NetmanagerError;
+
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/grove/netmanager.sock";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's x25519 private key, written by `netmanager keygen` (mode 0600).
+    pub private_key_file: PathBuf,
+    #[serde(default = "default_port")]
+    pub listen_port: u16,
+    /// Bind the mesh socket to one address instead of all.
+    #[serde(default)]
+    pub listen_address: Option<IpAddr>,
+    #[serde(default = "default_interface")]
+    pub interface: String,
+    /// The node's overlay IPv4 address with the prefix routed into the mesh.
+    pub address: IpNet,
+    /// Optional overlay IPv6 address (ULA) with its prefix.
+    #[serde(default)]
+    pub address6: Option<IpNet>,
+    /// TUN MTU; default: underlay route MTU minus 80 (1420 on Ethernet).
+    #[serde(default)]
+    pub mtu: Option<u16>,
+    /// Persistent keepalive towards every peer; 0 disables it.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u16,
+    #[serde(default = "default_control_socket")]
+    pub control_socket: PathBuf,
+    /// Turn virtio offload (GSO/GRO) on the TUN off, for kernels without it.
+    #[serde(default = "default_true")]
+    pub tun_offload: bool,
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<PeerConfig>,
+}
+
+fn default_port() -> u16 {
+    overlay::DEFAULT_LISTEN_PORT
+}
+fn default_interface() -> String {
+    overlay::config::DEFAULT_INTERFACE.to_owned()
+}
+fn default_keepalive() -> u16 {
+    overlay::DEFAULT_KEEPALIVE_SECS
+}
+fn default_control_socket() -> PathBuf {
+    PathBuf::from(DEFAULT_CONTROL_SOCKET)
+}
+fn default_true() -> bool {
+    true
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, NetmanagerError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NetmanagerError::ReadConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| NetmanagerError::InvalidConfig {
+            path: path.to_owned(),
+            message,
+        })?;
+        // A relative key path means "next to the config file".
+        if config.private_key_file.is_relative() {
+            if let Some(dir) = path.parent() {
+                config.private_key_file = dir.join(&config.private_key_file);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks a config; the message says what to fix.
+    pub fn parse(text: &str) -> Result<NodeConfig, String> {
+        let config: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if !config.address.addr().is_ipv4() {
+            return Err(format!(
+                "`address = \"{}\"` must be IPv4; put an IPv6 overlay address in `address6`",
+                config.address
+            ));
+        }
+        if let Some(a6) = config.address6 {
+            if !a6.addr().is_ipv6() {
+                return Err(format!("`address6 = \"{a6}\"` must be IPv6"));
+            }
+        }
+        for (i, peer) in config.peers.iter().enumerate() {
+            if peer.allowed_ips.is_empty() {
+                return Err(format!(
+                    "[[peer]] #{} ({}) has no allowed_ips: nothing would be routed to it",
+                    i + 1,
+                    peer.public_key
+                ));
+            }
+        }
+        if config.interface.is_empty() || config.interface.len() > 15 {
+            return Err(format!(
+                "interface name {:?} must be 1 to 15 characters",
+                config.interface
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The data-plane configuration, with the key loaded from disk.
+    pub fn device_config(&self) -> Result<DeviceConfig, NetmanagerError> {
+        let key = PrivateKey::load(&self.private_key_file)?;
+        let mut addresses = vec![self.address];
+        addresses.extend(self.address6);
+        let mut device = DeviceConfig::new(key, addresses);
+        device.listen_port = self.listen_port;
+        device.listen_address = self.listen_address;
+        device.interface = self.interface.clone();
+        device.mtu = self.mtu;
+        device.keepalive_secs = self.keepalive_secs;
+        device.tun_offload = self.tun_offload;
+        device.peers = self.peers.clone();
+        Ok(device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = NodeConfig::parse("private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\n").expect("parse");
+        assert_eq!(c.listen_port, 50103);
+        assert_eq!(c.interface, "grove0");
+        assert_eq!(c.keepalive_secs, 25);
+        assert!(c.peers.is_empty());
+    }
+
+    #[test]
+    fn peers_parse() {
+        let text = format!(
+            "private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\n[[peer]]\npublic_key = \"{KEY}\"\nendpoints = [\"198.18.1.2:50103\", \"[fd18:1::2]:50103\"]\nallowed_ips = [\"10.18.0.2/32\"]\n"
+        );
+        let c = NodeConfig::parse(&text).expect("parse");
+        assert_eq!(c.peers.len(), 1);
+        assert_eq!(c.peers[0].endpoints.len(), 2);
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let typo = NodeConfig::parse("private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\nlisten_prot = 1\n");
+        assert!(typo.is_err_and(|e| e.contains("listen_prot")));
+        let v6 = NodeConfig::parse("private_key_file = \"k\"\naddress = \"fd18::1/64\"\n");
+        assert!(v6.is_err_and(|e| e.contains("address6")));
+        let bad_key = NodeConfig::parse(
+            "private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\n[[peer]]\npublic_key = \"nope\"\nallowed_ips = [\"10.18.0.2/32\"]\n",
+        );
+        assert!(bad_key.is_err_and(|e| e.contains("invalid key")));
+        let no_ips = format!("private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\n[[peer]]\npublic_key = \"{KEY}\"\nallowed_ips = []\n");
+        assert!(NodeConfig::parse(&no_ips).is_err_and(|e| e.contains("allowed_ips")));
+    }
+}

@@ -1,0 +1,25 @@
+//! netmanager's library error type.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetmanagerError {
+    #[error("cannot read config {path}: {source}")]
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {path} is invalid: {message}")]
+    InvalidConfig { path: PathBuf, message: String },
+    #[error(transparent)]
+    Overlay(#[from] overlay::OverlayError),
+    #[error("control socket {path}: {source}")]
+    ControlSocket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control socket {path} answered with something unexpected: {message}")]
+    ControlProtocol { path: PathBuf, message: String },
+}

@@ -1,0 +1,1 @@
+//! grove orchestration tiers (root, cluster, worker) and the user CLI. Arrives with a later issue.

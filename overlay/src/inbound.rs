@@ -1,0 +1,193 @@
+//! UDP → find peer → decrypt → check source → TUN: the inbound thread.
+//!
+//! One `recvmmsg` fills several 64 KiB buffers, each possibly holding many
+//! GRO-coalesced datagrams of equal stride. Decrypted packets collect in
+//! TUN buffers that tun-rs coalesces back into large TCP segments (GRO) on
+//! write, so the kernel sees few, big packets.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::{Packet, TunnResult};
+use quinn_udp::RecvMeta;
+use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
+
+use crate::batch::SendBatch;
+use crate::counters::DropReason;
+use crate::device::Shared;
+use crate::outbound::flush;
+use crate::packet;
+use crate::peer::Decapsulated;
+use crate::peer_table::PeerTable;
+use crate::tun::IDEAL_BATCH_SIZE;
+use crate::PublicKey;
+
+const RECV_BATCH: usize = 8;
+const RECV_BUF: usize = 65_535;
+
+/// Per-thread buffers, allocated once.
+struct Buffers {
+    /// Decrypted packets at offset VIRTIO_NET_HDR_LEN, ready for the TUN.
+    tun: Vec<Vec<u8>>,
+    tun_used: usize,
+    tun_len: usize,
+    /// Handshake replies and packets released by a completed handshake.
+    replies: SendBatch,
+    gro: GROTable,
+}
+
+pub(crate) fn run(shared: &Shared) {
+    let mut rx: Box<[[u8; RECV_BUF]; RECV_BATCH]> = match vec![[0u8; RECV_BUF]; RECV_BATCH]
+        .into_boxed_slice()
+        .try_into()
+    {
+        Ok(b) => b,
+        Err(_) => return,
+    };
+    let mut meta = [RecvMeta::default(); RECV_BATCH];
+    let tun_len = VIRTIO_NET_HDR_LEN + usize::from(shared.tun.mtu()).max(1500) + 64;
+    let mut b = Buffers {
+        tun: vec![vec![0u8; tun_len]; IDEAL_BATCH_SIZE],
+        tun_used: 0,
+        tun_len,
+        replies: SendBatch::new(4096, 1),
+        gro: GROTable::default(),
+    };
+    loop {
+        let n = {
+            let mut iovs = rx.each_mut().map(|buf| IoSliceMut::new(&mut buf[..]));
+            match shared.udp.recv(&mut iovs, &mut meta) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    flush_tun(shared, &mut b);
+                    flush(shared, &mut b.replies);
+                    if !shared.shutdown.wait(shared.udp.fd(), libc::POLLIN) {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    if shared.shutdown.is_stopped() {
+                        return;
+                    }
+                    // ICMP errors surface here on some kernels; not fatal.
+                    tracing::debug!(error = %e, "UDP receive failed");
+                    continue;
+                }
+            }
+        };
+        let table = shared.peers();
+        let now = Instant::now();
+        for (buf, m) in rx.iter().zip(&meta).take(n) {
+            let data = &buf[..m.len.min(RECV_BUF)];
+            let stride = if m.stride == 0 { data.len().max(1) } else { m.stride };
+            for datagram in data.chunks(stride) {
+                if b.tun_used == b.tun.len() {
+                    flush_tun(shared, &mut b);
+                }
+                handle_datagram(shared, &table, m.addr, datagram, &mut b, now);
+            }
+        }
+    }
+}
+
+/// Handles one datagram; a decrypted packet is left in the next TUN buffer.
+fn handle_datagram(
+    shared: &Shared,
+    table: &PeerTable,
+    from: SocketAddr,
+    datagram: &[u8],
+    b: &mut Buffers,
+    now: Instant,
+) {
+    // The shared rate limiter checks MAC1 and, under a handshake flood,
+    // answers with a cookie before we spend a Diffie-Hellman on anyone.
+    let mut cookie = [0u8; 64];
+    let parsed = match shared.rate_limiter.verify_packet(Some(from.ip()), datagram, &mut cookie) {
+        Ok(p) => p,
+        Err(TunnResult::WriteToNetwork(reply)) => {
+            b.replies.push(from, reply);
+            shared.drops.add(DropReason::RateLimited);
+            return;
+        }
+        Err(TunnResult::Err(e)) => {
+            shared.drops.add(DropReason::from_wireguard(&e));
+            return;
+        }
+        Err(_) => {
+            shared.drops.add(DropReason::Other);
+            return;
+        }
+    };
+    let peer = match parsed {
+        Packet::HandshakeInit(init) => {
+            let secret = shared.own_key.secret();
+            match parse_handshake_anon(secret, &shared.own_public, &init) {
+                Ok(half) => match table.by_key(&PublicKey(half.peer_static_public)) {
+                    Some(p) => p,
+                    None => {
+                        tracing::debug!(%from, key = %PublicKey(half.peer_static_public), "handshake from unknown key");
+                        shared.drops.add(DropReason::UnknownKey);
+                        return;
+                    }
+                },
+                Err(e) => {
+                    shared.drops.add(DropReason::from_wireguard(&e));
+                    return;
+                }
+            }
+        }
+        Packet::HandshakeResponse(p) => match table.by_session_index(p.receiver_idx) {
+            Some(p) => p,
+            None => return shared.drops.add(DropReason::UnknownSession),
+        },
+        Packet::PacketCookieReply(p) => match table.by_session_index(p.receiver_idx) {
+            Some(p) => p,
+            None => return shared.drops.add(DropReason::UnknownSession),
+        },
+        Packet::PacketData(p) => match table.by_session_index(p.receiver_idx) {
+            Some(p) => p,
+            None => return shared.drops.add(DropReason::UnknownSession),
+        },
+    };
+    let out = &mut b.tun[b.tun_used];
+    let replies = &mut b.replies;
+    match peer.decapsulate(from, datagram, &mut out[VIRTIO_NET_HDR_LEN..], now, |p, to| {
+        replies.push(to, p)
+    }) {
+        Decapsulated::ToTun { len } => {
+            let inner = &out[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + len];
+            match packet::source(inner) {
+                Some(src) if table.source_allowed(peer, src) => {
+                    out.truncate(VIRTIO_NET_HDR_LEN + len);
+                    b.tun_used += 1;
+                    peer.counters.rx.add(1, len as u64);
+                }
+                Some(src) => {
+                    tracing::debug!(peer = %peer.public_key.short(), %src, "inner source outside allowed prefixes");
+                    peer.counters.drops.add(DropReason::SourceNotAllowed);
+                }
+                None => peer.counters.drops.add(DropReason::InvalidInner),
+            }
+        }
+        Decapsulated::Consumed => {}
+        Decapsulated::Dropped(reason) => peer.counters.drops.add(reason),
+    }
+}
+
+/// Writes the collected packets to the TUN and readies the buffers again.
+fn flush_tun(shared: &Shared, b: &mut Buffers) {
+    if b.tun_used == 0 {
+        return;
+    }
+    if let Err(e) = shared.tun.send_batch(&mut b.gro, &mut b.tun[..b.tun_used]) {
+        tracing::debug!(error = %e, "TUN write failed");
+        shared.drops.add(DropReason::TunWriteFailed);
+    }
+    for buf in &mut b.tun[..b.tun_used] {
+        buf.resize(b.tun_len, 0);
+    }
+    b.tun_used = 0;
+}
