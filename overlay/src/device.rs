@@ -5,31 +5,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use boringtun::noise::rate_limiter::RateLimiter;
-use boringtun::x25519;
 use parking_lot::{Mutex, RwLock};
 
-use crate::counters::{DeviceStatus, DropCounters};
+use crate::counters::DeviceStatus;
+use crate::receive::Receiver;
 use crate::peer_table::PeerTable;
 use crate::tun::TunDevice;
 use crate::udp::UdpTransport;
 use crate::wake::Shutdown;
-use crate::{mtu, inbound, outbound, timers, DeviceConfig, OverlayError, PeerConfig, PrivateKey, PublicKey};
-
-/// Handshakes per second across all peers before cookies are demanded
-/// (boringtun's own per-device default).
-const HANDSHAKE_RATE_LIMIT: u64 = 100;
+use crate::{inbound, mtu, outbound, timers, DeviceConfig, OverlayError, PeerConfig, PublicKey};
 
 /// State the three threads share.
 pub(crate) struct Shared {
-    pub(crate) own_key: PrivateKey,
-    pub(crate) own_public: x25519::PublicKey,
     table: RwLock<Arc<PeerTable>>,
     pub(crate) udp: UdpTransport,
     pub(crate) tun: TunDevice,
-    pub(crate) rate_limiter: RateLimiter,
-    /// Drops that belong to no known peer.
-    pub(crate) drops: DropCounters,
+    /// Inbound decisions, the handshake rate limiter, and the drops that
+    /// belong to no known peer.
+    pub(crate) receiver: Receiver,
     pub(crate) shutdown: Shutdown,
 }
 
@@ -57,7 +50,6 @@ impl Device {
             .unwrap_or_else(|| mtu::for_endpoints(config.peers.iter().flat_map(|p| &p.endpoints)));
         let udp = UdpTransport::bind(config.listen_address, config.listen_port)?;
         let tun = TunDevice::create(&config.interface, &config.addresses, mtu, config.tun_offload)?;
-        let own_public = config.private_key.public_key().to_x25519();
         let mut next_id = 0;
         let table = PeerTable::build(
             &config.private_key,
@@ -72,13 +64,10 @@ impl Device {
             }
         }
         let shared = Arc::new(Shared {
-            own_key: config.private_key.clone(),
-            own_public,
             table: RwLock::new(Arc::new(table)),
-            rate_limiter: RateLimiter::new(&own_public, HANDSHAKE_RATE_LIMIT),
             udp,
             tun,
-            drops: DropCounters::default(),
+            receiver: Receiver::new(config.private_key.clone()),
             shutdown: Shutdown::new().map_err(OverlayError::io("creating the shutdown eventfd"))?,
         });
         tracing::info!(
@@ -155,7 +144,7 @@ impl Device {
             addresses: self.config.addresses.clone(),
             offload: self.shared.tun.offload(),
             peers: table.peers().iter().map(|p| p.status()).collect(),
-            drops: self.shared.drops.snapshot(),
+            drops: self.shared.receiver.drops.snapshot(),
         }
     }
 

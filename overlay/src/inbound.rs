@@ -9,8 +9,6 @@ use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use boringtun::noise::handshake::parse_handshake_anon;
-use boringtun::noise::{Packet, TunnResult};
 use quinn_udp::RecvMeta;
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
@@ -18,11 +16,9 @@ use crate::batch::SendBatch;
 use crate::counters::DropReason;
 use crate::device::Shared;
 use crate::outbound::flush;
-use crate::packet;
-use crate::peer::Decapsulated;
 use crate::peer_table::PeerTable;
+use crate::receive::Received;
 use crate::tun::IDEAL_BATCH_SIZE;
-use crate::PublicKey;
 
 const RECV_BATCH: usize = 8;
 const RECV_BUF: usize = 65_535;
@@ -102,78 +98,19 @@ fn handle_datagram(
     b: &mut Buffers,
     now: Instant,
 ) {
-    // The shared rate limiter checks MAC1 and, under a handshake flood,
-    // answers with a cookie before we spend a Diffie-Hellman on anyone.
-    let mut cookie = [0u8; 64];
-    let parsed = match shared.rate_limiter.verify_packet(Some(from.ip()), datagram, &mut cookie) {
-        Ok(p) => p,
-        Err(TunnResult::WriteToNetwork(reply)) => {
-            b.replies.push(from, reply);
-            shared.drops.add(DropReason::RateLimited);
-            return;
-        }
-        Err(TunnResult::Err(e)) => {
-            shared.drops.add(DropReason::from_wireguard(&e));
-            return;
-        }
-        Err(_) => {
-            shared.drops.add(DropReason::Other);
-            return;
-        }
-    };
-    let peer = match parsed {
-        Packet::HandshakeInit(init) => {
-            let secret = shared.own_key.secret();
-            match parse_handshake_anon(secret, &shared.own_public, &init) {
-                Ok(half) => match table.by_key(&PublicKey(half.peer_static_public)) {
-                    Some(p) => p,
-                    None => {
-                        tracing::debug!(%from, key = %PublicKey(half.peer_static_public), "handshake from unknown key");
-                        shared.drops.add(DropReason::UnknownKey);
-                        return;
-                    }
-                },
-                Err(e) => {
-                    shared.drops.add(DropReason::from_wireguard(&e));
-                    return;
-                }
-            }
-        }
-        Packet::HandshakeResponse(p) => match table.by_session_index(p.receiver_idx) {
-            Some(p) => p,
-            None => return shared.drops.add(DropReason::UnknownSession),
-        },
-        Packet::PacketCookieReply(p) => match table.by_session_index(p.receiver_idx) {
-            Some(p) => p,
-            None => return shared.drops.add(DropReason::UnknownSession),
-        },
-        Packet::PacketData(p) => match table.by_session_index(p.receiver_idx) {
-            Some(p) => p,
-            None => return shared.drops.add(DropReason::UnknownSession),
-        },
-    };
     let out = &mut b.tun[b.tun_used];
     let replies = &mut b.replies;
-    match peer.decapsulate(from, datagram, &mut out[VIRTIO_NET_HDR_LEN..], now, |p, to| {
-        replies.push(to, p)
-    }) {
-        Decapsulated::ToTun { len } => {
-            let inner = &out[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + len];
-            match packet::source(inner) {
-                Some(src) if table.source_allowed(peer, src) => {
-                    out.truncate(VIRTIO_NET_HDR_LEN + len);
-                    b.tun_used += 1;
-                    peer.counters.rx.add(1, len as u64);
-                }
-                Some(src) => {
-                    tracing::debug!(peer = %peer.public_key.short(), %src, "inner source outside allowed prefixes");
-                    peer.counters.drops.add(DropReason::SourceNotAllowed);
-                }
-                None => peer.counters.drops.add(DropReason::InvalidInner),
-            }
-        }
-        Decapsulated::Consumed => {}
-        Decapsulated::Dropped(reason) => peer.counters.drops.add(reason),
+    let received = shared.receiver.receive(
+        table,
+        from,
+        datagram,
+        &mut out[VIRTIO_NET_HDR_LEN..],
+        now,
+        |p, to| replies.push(to, p),
+    );
+    if let Received::ToTun { len } = received {
+        out.truncate(VIRTIO_NET_HDR_LEN + len);
+        b.tun_used += 1;
     }
 }
 
@@ -184,7 +121,7 @@ fn flush_tun(shared: &Shared, b: &mut Buffers) {
     }
     if let Err(e) = shared.tun.send_batch(&mut b.gro, &mut b.tun[..b.tun_used]) {
         tracing::debug!(error = %e, "TUN write failed");
-        shared.drops.add(DropReason::TunWriteFailed);
+        shared.receiver.drops.add(DropReason::TunWriteFailed);
     }
     for buf in &mut b.tun[..b.tun_used] {
         buf.resize(b.tun_len, 0);

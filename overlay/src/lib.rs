@@ -6,7 +6,8 @@
 //!   [`routing`] (cryptokey routing table), [`packet`] (inner IP header
 //!   parsing), [`batch`] (grouping encrypted datagrams into GSO sends),
 //!   [`counters`] (per-peer and per-reason statistics);
-//! * the session layer: [`peer`] wraps one `boringtun::noise::Tunn` per peer
+//! * the session layer: [`receive`] decides what an inbound datagram is and
+//!   whether it may enter; [`peer`] wraps one `boringtun::noise::Tunn` per peer
 //!   with its endpoint and counters; [`peer_table`] maps keys, session indices
 //!   and prefixes to peers;
 //! * I/O: [`udp`] (the UDP socket with GSO/GRO and batched syscalls), [`tun`]
@@ -23,6 +24,7 @@ pub mod mtu;
 pub mod packet;
 pub mod peer;
 pub mod peer_table;
+pub mod receive;
 pub mod routing;
 pub mod tun;
 pub mod udp;

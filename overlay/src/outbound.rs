@@ -45,7 +45,7 @@ pub(crate) fn run(shared: &Shared) {
                     return;
                 }
                 tracing::debug!(error = %e, "TUN read failed");
-                shared.drops.add(DropReason::InvalidInner);
+                shared.receiver.drops.add(DropReason::InvalidInner);
                 continue;
             }
         };
@@ -53,7 +53,7 @@ pub(crate) fn run(shared: &Shared) {
         for (buf, size) in bufs.iter().zip(&sizes).take(n) {
             let packet = &buf[..*size];
             let Some(peer) = packet::destination(packet).and_then(|dst| table.route(dst)) else {
-                shared.drops.add(if packet::destination(packet).is_some() {
+                shared.receiver.drops.add(if packet::destination(packet).is_some() {
                     DropReason::NoRoute
                 } else {
                     DropReason::InvalidInner
@@ -82,7 +82,7 @@ pub(crate) fn flush(shared: &Shared, batch: &mut SendBatch) {
         if let Err(e) = shared.udp.send(run.to, run.contents, run.segment, &shared.shutdown) {
             tracing::debug!(to = %run.to, error = %e, "UDP send failed");
             for _ in 0..run.datagrams {
-                shared.drops.add(DropReason::SendFailed);
+                shared.receiver.drops.add(DropReason::SendFailed);
             }
         }
     }

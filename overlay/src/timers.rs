@@ -24,7 +24,7 @@ pub(crate) fn run(shared: &Shared) {
         }
         flush(shared, &mut batch);
         if now.duration_since(window_start) >= RATE_LIMIT_WINDOW {
-            shared.rate_limiter.reset_count();
+            shared.receiver.reset_rate_limit();
             window_start = now;
         }
     }
