@@ -29,6 +29,9 @@ pub mod routing;
 pub mod tun;
 pub mod udp;
 
+#[doc(hidden)]
+pub mod fuzz_harness;
+
 mod inbound;
 mod outbound;
 mod timers;

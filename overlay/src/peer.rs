@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::{Tunn, TunnResult};
 use ipnet::IpNet;
 use parking_lot::Mutex;
@@ -167,7 +168,23 @@ impl Peer {
                 send(p, from);
                 (Decapsulated::Consumed, authenticated)
             }
-            TunnResult::Err(e) => return Decapsulated::Dropped(DropReason::from_wireguard(&e)),
+            TunnResult::Err(e) => {
+                if msg_type == MSG_DATA
+                    && matches!(e, WireGuardError::WrongIndex | WireGuardError::NoCurrentSession)
+                {
+                    // The peer still uses a session we no longer have (we
+                    // restarted). Offer a new handshake now instead of
+                    // waiting ~15 s for its rekey timeout; boringtun sends at
+                    // most one initiation per REKEY_TIMEOUT, and only to the
+                    // peer's known endpoint, never to the datagram's source.
+                    if let (Some(endpoint), TunnResult::WriteToNetwork(init)) =
+                        (s.endpoint, s.tunn.format_handshake_initiation(out, false))
+                    {
+                        send(init, endpoint);
+                    }
+                }
+                return Decapsulated::Dropped(DropReason::from_wireguard(&e));
+            }
         };
         if authenticated {
             s.last_authenticated = Some(now);

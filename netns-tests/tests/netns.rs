@@ -1,0 +1,15 @@
+//! Scenario tests on grove's network-namespace testbed — one test binary
+//! for the crate, one module per area under `tests/netns/`.
+//!
+//! They need root (namespaces, veths, TUNs): run them with
+//! `cargo test --release -p netns-tests` as root. Without root each test
+//! fails with a message saying so.
+
+/// Scenario modules live in `tests/netns/<name>.rs`; add new ones here.
+mod netns {
+    mod mesh;
+    mod pcap;
+    mod support;
+    mod teardown;
+    mod wan;
+}
