@@ -52,12 +52,12 @@ pub(crate) fn run(shared: &Shared) {
         let table = shared.peers();
         for (buf, size) in bufs.iter().zip(&sizes).take(n) {
             let packet = &buf[..*size];
-            let Some(peer) = packet::destination(packet).and_then(|dst| table.route(dst)) else {
-                shared.receiver.drops.add(if packet::destination(packet).is_some() {
-                    DropReason::NoRoute
-                } else {
-                    DropReason::InvalidInner
-                });
+            let Some(dst) = packet::destination(packet) else {
+                shared.receiver.drops.add(DropReason::InvalidInner);
+                continue;
+            };
+            let Some(peer) = table.route(dst) else {
+                shared.receiver.drops.add(DropReason::NoRoute);
                 continue;
             };
             let out = batch.spare((packet.len() + DATA_OVERHEAD).max(MIN_OUT));
