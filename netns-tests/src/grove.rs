@@ -223,19 +223,35 @@ impl GroveMesh {
     }
 }
 
-/// Writes `node`'s config listing `peers`, plus `extra` TOML lines.
+/// Writes `node`'s config listing `peers` at their planned underlay
+/// addresses, plus `extra` TOML lines.
 pub fn write_config(node: &GroveNode, peers: &[&GroveNode], extra: &str) -> Result<()> {
+    let with_endpoints: Vec<(&GroveNode, Vec<SocketAddr>)> = peers
+        .iter()
+        .map(|p| (*p, vec![SocketAddr::new(p.plan.underlay, MESH_PORT)]))
+        .collect();
+    write_config_with_endpoints(node, &with_endpoints, extra)
+}
+
+/// Like [`write_config`], with explicit endpoint lists per peer (IPv6,
+/// several addresses, unreachable ones…).
+pub fn write_config_with_endpoints(
+    node: &GroveNode,
+    peers: &[(&GroveNode, Vec<SocketAddr>)],
+    extra: &str,
+) -> Result<()> {
     let mut text = format!(
         "# written by netns-tests\nprivate_key_file = \"{}.key\"\nlisten_port = {MESH_PORT}\ninterface = \"grove0\"\naddress = \"{}/{OVERLAY_PREFIX_LEN}\"\ncontrol_socket = \"{}\"\n{extra}\n",
         node.plan.name,
         node.plan.overlay,
         node.control_socket.display(),
     );
-    for peer in peers {
+    for (peer, endpoints) in peers {
+        let endpoints: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         text.push_str(&format!(
-            "\n[[peer]]\npublic_key = \"{}\"\nendpoints = [\"{}\"]\nallowed_ips = [\"{}/32\"]\n",
+            "\n[[peer]]\npublic_key = \"{}\"\nendpoints = [{}]\nallowed_ips = [\"{}/32\"]\n",
             peer.public_key,
-            SocketAddr::new(peer.plan.underlay, MESH_PORT),
+            endpoints.join(", "),
             peer.plan.overlay
         ));
     }

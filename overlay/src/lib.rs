@@ -5,7 +5,8 @@
 //! * pure parts, testable without sockets: [`key`] (x25519 node keys),
 //!   [`routing`] (cryptokey routing table), [`packet`] (inner IP header
 //!   parsing), [`batch`] (grouping encrypted datagrams into GSO sends),
-//!   [`counters`] (per-peer and per-reason statistics);
+//!   [`counters`] (per-peer and per-reason statistics), [`endpoint`]
+//!   (endpoint failover and roaming);
 //! * the session layer: [`receive`] decides what an inbound datagram is and
 //!   whether it may enter; [`peer`] wraps one `boringtun::noise::Tunn` per peer
 //!   with its endpoint and counters; [`peer_table`] maps keys, session indices
@@ -18,6 +19,7 @@ pub mod batch;
 pub mod config;
 pub mod counters;
 pub mod device;
+pub mod endpoint;
 pub mod error;
 pub mod key;
 pub mod mtu;

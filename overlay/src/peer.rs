@@ -7,7 +7,7 @@
 //! sending never see a torn state.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::{Tunn, TunnResult};
@@ -15,16 +15,13 @@ use ipnet::IpNet;
 use parking_lot::Mutex;
 
 use crate::counters::{DropReason, PeerCounters, PeerStatus};
+use crate::endpoint::EndpointSelector;
 use crate::{PeerConfig, PrivateKey, PublicKey};
 
 /// WireGuard message types (whitepaper section 5.4).
 const MSG_HANDSHAKE_INIT: u8 = 1;
 const MSG_HANDSHAKE_RESPONSE: u8 = 2;
 const MSG_DATA: u8 = 4;
-
-/// How long a configured endpoint may stay silent during handshake attempts
-/// before the next configured endpoint (say, the IPv6 one) is tried.
-const ENDPOINT_FAILOVER_AFTER: Duration = Duration::from_secs(6);
 
 /// Result of encrypting one outbound packet.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,13 +45,9 @@ pub enum Decapsulated {
 
 struct PeerState {
     tunn: Tunn,
-    /// Where packets go now: a configured endpoint or the last address an
+    /// Where packets go: a configured endpoint or the last address an
     /// authenticated packet came from (roaming).
-    endpoint: Option<SocketAddr>,
-    configured: Vec<SocketAddr>,
-    next_configured: usize,
-    last_authenticated: Option<Instant>,
-    endpoint_since: Instant,
+    endpoint: EndpointSelector,
 }
 
 /// A peer of this node.
@@ -88,11 +81,7 @@ impl Peer {
             keepalive,
             state: Mutex::new(PeerState {
                 tunn,
-                endpoint: config.endpoints.first().copied(),
-                configured: config.endpoints.clone(),
-                next_configured: 1,
-                last_authenticated: None,
-                endpoint_since: Instant::now(),
+                endpoint: EndpointSelector::new(config.endpoints.clone(), Instant::now()),
             }),
         }
     }
@@ -100,19 +89,14 @@ impl Peer {
     /// Applies a changed configuration without touching the session.
     pub fn reconfigure(&self, config: &PeerConfig) {
         *self.allowed_ips.lock() = config.allowed_ips.clone();
-        let mut s = self.state.lock();
-        if s.configured != config.endpoints {
-            s.configured = config.endpoints.clone();
-            s.next_configured = 1;
-            if s.last_authenticated.is_none() || s.endpoint.is_none() {
-                s.endpoint = config.endpoints.first().copied();
-                s.endpoint_since = Instant::now();
-            }
-        }
+        self.state
+            .lock()
+            .endpoint
+            .reconfigure(config.endpoints.clone(), Instant::now());
     }
 
     pub fn endpoint(&self) -> Option<SocketAddr> {
-        self.state.lock().endpoint
+        self.state.lock().endpoint.current()
     }
 
     /// Encrypts one IP packet into `out` (which must hold `packet.len() + 32`
@@ -120,7 +104,7 @@ impl Peer {
     #[inline]
     pub fn encapsulate(&self, packet: &[u8], out: &mut [u8]) -> Encapsulated {
         let mut s = self.state.lock();
-        let Some(endpoint) = s.endpoint else {
+        let Some(endpoint) = s.endpoint.current() else {
             return Encapsulated::Dropped(DropReason::NoEndpoint);
         };
         match s.tunn.encapsulate(packet, out) {
@@ -178,7 +162,7 @@ impl Peer {
                     // most one initiation per REKEY_TIMEOUT, and only to the
                     // peer's known endpoint, never to the datagram's source.
                     if let (Some(endpoint), TunnResult::WriteToNetwork(init)) =
-                        (s.endpoint, s.tunn.format_handshake_initiation(out, false))
+                        (s.endpoint.current(), s.tunn.format_handshake_initiation(out, false))
                     {
                         send(init, endpoint);
                     }
@@ -187,15 +171,12 @@ impl Peer {
             }
         };
         if authenticated {
-            s.last_authenticated = Some(now);
-            if s.endpoint != Some(from) {
-                tracing::info!(peer = %self.public_key.short(), old = ?s.endpoint, new = %from, "peer endpoint changed (roaming)");
-                s.endpoint = Some(from);
-                s.endpoint_since = now;
+            if let Some(old) = s.endpoint.authenticated_from(from, now) {
+                tracing::info!(peer = %self.public_key.short(), ?old, new = %from, "peer endpoint changed (roaming)");
             }
             // Packets queued while the handshake ran: flush them now.
             loop {
-                let Some(endpoint) = s.endpoint else { break };
+                let Some(endpoint) = s.endpoint.current() else { break };
                 match s.tunn.decapsulate(None, &[], out) {
                     TunnResult::WriteToNetwork(p) => send(p, endpoint),
                     _ => break,
@@ -213,9 +194,11 @@ impl Peer {
         if let TunnResult::WriteToNetwork(p) = result {
             let is_init = p.first() == Some(&MSG_HANDSHAKE_INIT);
             if is_init {
-                rotate_silent_endpoint(&mut s, now);
+                if let Some(next) = s.endpoint.handshake_retry(now) {
+                    tracing::info!(peer = %self.public_key.short(), %next, "no handshake answer, trying the next endpoint");
+                }
             }
-            if let Some(endpoint) = s.endpoint {
+            if let Some(endpoint) = s.endpoint.current() {
                 send(p, endpoint);
             }
         }
@@ -228,7 +211,7 @@ impl Peer {
         use std::sync::atomic::Ordering::Relaxed;
         PeerStatus {
             public_key: self.public_key.to_string(),
-            endpoint: s.endpoint,
+            endpoint: s.endpoint.current(),
             allowed_ips: self.allowed_ips.lock().clone(),
             last_handshake_secs: since_handshake.map(|d| d.as_secs_f64()),
             rx_bytes: c.rx.bytes.load(Relaxed),
@@ -238,20 +221,5 @@ impl Peer {
             keepalive_secs: self.keepalive,
             drops: c.drops.snapshot(),
         }
-    }
-}
-
-/// While handshakes go unanswered, move on to the next configured endpoint
-/// (for instance from an unreachable IPv6 address to the IPv4 one).
-fn rotate_silent_endpoint(s: &mut PeerState, now: Instant) {
-    let silent = s
-        .last_authenticated
-        .is_none_or(|t| now.duration_since(t) > ENDPOINT_FAILOVER_AFTER);
-    if s.configured.len() > 1 && silent && now.duration_since(s.endpoint_since) > ENDPOINT_FAILOVER_AFTER {
-        let next = s.configured[s.next_configured % s.configured.len()];
-        s.next_configured = s.next_configured.wrapping_add(1);
-        tracing::info!(old = ?s.endpoint, new = %next, "no handshake answer, trying next endpoint");
-        s.endpoint = Some(next);
-        s.endpoint_since = now;
     }
 }

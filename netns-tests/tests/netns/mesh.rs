@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use netns_tests::grove::{write_config, GroveMesh, MESH_PORT};
+use netns_tests::grove::{write_config, write_config_with_endpoints, GroveMesh, MESH_PORT};
 use netns_tests::inns::in_netns;
 use netns_tests::{ping_with, wait_until_named, ChildGuard, PingOptions, ScratchDir, Signal, Testbed};
 
@@ -321,4 +321,27 @@ fn mesh_sigterm_removes_the_tun_and_a_killed_daemon_restarts() {
     assert!(socket.exists(), "SIGKILL leaves the socket behind");
     bed.mesh.start_node(1).expect("restart over a stale control socket");
     wait_reachable(&bed, 0, 1);
+}
+
+#[test]
+fn mesh_fails_over_to_a_second_endpoint_over_ipv6() {
+    let mut bed = mesh_bed(2, 2, false);
+    let v6 = |i: usize| SocketAddr::new(IpAddr::V6(bed.tb.node(i).ipv6()), MESH_PORT);
+    // n0 knows n1 first by an IPv4 address nobody answers on, then by IPv6.
+    let dead = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 1, 99)), MESH_PORT);
+    {
+        let nodes = &bed.mesh.nodes;
+        write_config_with_endpoints(&nodes[0], &[(&nodes[1], vec![dead, v6(1)])], "").expect("config n0");
+        write_config_with_endpoints(&nodes[1], &[(&nodes[0], vec![v6(0)])], "").expect("config n1");
+    }
+    bed.mesh.start_all().expect("start");
+    // boringtun retransmits the initiation after 5 s; that one goes to IPv6.
+    wait_until_named("n0 to reach n1 over its second endpoint", Duration::from_secs(20), || {
+        pings(&bed, 0, overlay(&bed, 1), 1)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", bed.mesh.logs()));
+    let key1 = bed.mesh.nodes[1].public_key.clone();
+    assert_eq!(bed.mesh.nodes[0].peer_endpoint(&key1), Some(v6(1)));
+    let data = pattern(1 << 20, 9);
+    assert!(tcp_transfer(&bed, 0, 1, 7003, data.clone()) == data, "TCP over the IPv6 underlay");
 }
