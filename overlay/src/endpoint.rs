@@ -49,6 +49,12 @@ impl EndpointSelector {
         Some(old)
     }
 
+    /// Whether an authenticated packet arrived in the last `window`.
+    pub fn heard_within(&self, now: Instant, window: Duration) -> bool {
+        self.last_authenticated
+            .is_some_and(|t| now.saturating_duration_since(t) < window)
+    }
+
     /// A handshake is being (re)sent. If the current endpoint has been silent
     /// for [`FAILOVER_AFTER`], move on to the next configured one; returns it.
     pub fn handshake_retry(&mut self, now: Instant) -> Option<SocketAddr> {

@@ -7,14 +7,16 @@
 //!
 //! * only genuine datagrams that A encrypted reach B's TUN, each at most once
 //!   (no forgery, no replay), and with the plaintext A sent;
-//! * B answers only the address a datagram came from, and never with more
-//!   bytes than it received (no amplification, whitepaper section 5.3);
+//! * B sends only to the address a datagram came from or to A's known
+//!   endpoint (no reflection), and never more bytes than it received (no
+//!   amplification; WireGuard whitepaper section 5.3);
 //!
 //! and at the end, that the session still carries a fresh packet both ways:
 //! hostile input must not break an established session.
 //!
 //! Everything but the handshake's ephemeral keys (boringtun draws them from
 //! the OS) is fixed, so an input takes the same path on every run.
+//! `GROVE_FUZZ_TRACE=1` prints each datagram and what B did with it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
@@ -33,7 +35,7 @@ const MAX_STEPS: usize = 16;
 /// Byte flips applied to one captured datagram.
 const MAX_FLIPS: usize = 64;
 /// Packets A may send past B (lost on the way) in one input; the replay
-/// window is 1024 packets wide, so this is enough to slide it twice.
+/// window is 1024 packets wide, so this slides it past old captures.
 const MAX_LOST: usize = 4096;
 
 const A_KEY: [u8; 32] = [0xa1; 32];
@@ -119,6 +121,9 @@ impl<'a> Input<'a> {
     }
 }
 
+/// Datagrams a node sent, each with its destination.
+type Replies = Vec<(Vec<u8>, SocketAddr)>;
+
 /// One side of the in-memory mesh.
 struct Node {
     key: PrivateKey,
@@ -140,18 +145,26 @@ impl Node {
 
     fn connect(&mut self, peer: PeerConfig) {
         let mut next_id = 0;
-        self.table = PeerTable::build(&self.key, &[peer], DEFAULT_KEEPALIVE_SECS, &PeerTable::default(), &mut next_id)
-            .expect("harness peer table");
+        self.table = PeerTable::build(
+            &self.key,
+            &[peer],
+            DEFAULT_KEEPALIVE_SECS,
+            &PeerTable::default(),
+            &mut next_id,
+        )
+        .expect("harness peer table");
     }
 
     /// Hands `datagram` to this node's receiver; returns what it decided,
     /// the decrypted packet and the replies with their destinations.
-    fn deliver(&self, from: SocketAddr, datagram: &[u8], now: Instant) -> (Option<Vec<u8>>, Vec<(Vec<u8>, SocketAddr)>) {
+    fn deliver(&self, from: SocketAddr, datagram: &[u8], now: Instant) -> (Option<Vec<u8>>, Replies) {
         let mut out = vec![0u8; OUT_LEN];
         let mut replies = Vec::new();
         let r = self
             .receiver
-            .receive(&self.table, from, datagram, &mut out, now, |p, to| replies.push((p.to_vec(), to)));
+            .receive(&self.table, from, datagram, &mut out, now, |p, to| {
+                replies.push((p.to_vec(), to))
+            });
         let packet = match r {
             Received::ToTun { len } => Some(out.get(..len).expect("ToTun length within the buffer").to_vec()),
             Received::Nothing => None,
@@ -206,12 +219,18 @@ impl World {
         a.connect(PeerConfig {
             public_key: b_pub,
             endpoints: vec![b.addr],
-            allowed_ips: vec!["10.18.0.2/32".parse().expect("net"), "fd18::2/128".parse().expect("net")],
+            allowed_ips: vec![
+                "10.18.0.2/32".parse().expect("net"),
+                "fd18::2/128".parse().expect("net"),
+            ],
         });
         b.connect(PeerConfig {
             public_key: a_pub,
             endpoints: vec![a.addr],
-            allowed_ips: vec!["10.18.0.1/32".parse().expect("net"), "fd18::1/128".parse().expect("net")],
+            allowed_ips: vec![
+                "10.18.0.1/32".parse().expect("net"),
+                "fd18::1/128".parse().expect("net"),
+            ],
         });
 
         // The handshake, as in receive.rs's tests: the first packet makes A
@@ -260,7 +279,10 @@ impl World {
         let (packet, replies) = self.b.deliver(from, datagram, self.now);
         if trace() {
             let kind = datagram.first().copied().unwrap_or(0);
-            let replies: Vec<(u8, usize)> = replies.iter().map(|(r, _)| (r.first().copied().unwrap_or(0), r.len())).collect();
+            let replies: Vec<(u8, usize)> = replies
+                .iter()
+                .map(|(r, _)| (r.first().copied().unwrap_or(0), r.len()))
+                .collect();
             let outcome = if packet.is_some() { "to TUN" } else { "nothing" };
             eprintln!(
                 "datagram type {kind} len {} from {from}: {outcome}, replies (type, len) {replies:?}, drops {:?} / {:?}\n  {:02x?}",
@@ -275,6 +297,8 @@ impl World {
                 *to == from || Some(*to) == endpoint,
                 "B sent to {to}, neither the datagram's source {from} nor A's endpoint {endpoint:?} (reflection)"
             );
+            // B heard from A moments ago, so even a forged data message for
+            // an unknown session must not make it offer a new handshake.
             assert!(
                 reply.len() <= datagram.len(),
                 "B answered {} bytes with {} (amplification)",
@@ -290,8 +314,15 @@ impl World {
         else {
             panic!("a datagram A never sent reached B's TUN: {datagram:02x?} -> {packet:02x?}");
         };
-        assert!(!capture.delivered, "a replayed datagram reached B's TUN twice: {datagram:02x?}");
-        assert_eq!(capture.plaintext.as_deref(), Some(&packet[..]), "decrypted packet differs from what A sent");
+        assert!(
+            !capture.delivered,
+            "a replayed datagram reached B's TUN twice: {datagram:02x?}"
+        );
+        assert_eq!(
+            capture.plaintext.as_deref(),
+            Some(&packet[..]),
+            "decrypted packet differs from what A sent"
+        );
         capture.delivered = true;
     }
 
@@ -352,7 +383,8 @@ impl World {
     /// * `0` raw bytes: `[step, n, n bytes]`;
     /// * `1` a header datagram as in mode 1: `[step, n, n bytes]`;
     /// * `2` a fresh packet from A;
-    /// * `3` a fresh packet from A after `k * 128` that B never saw: `[step, k]`;
+    /// * `3` a fresh packet from A, sent after `k * 128` packets that B never
+    ///   sees: `[step, k]`;
     /// * `4..` captured datagram `k - 4` (A's data packets first, then the
     ///   refused ones, then those sent during this sequence), replayed as is
     ///   or with one flip: `[step, pos_lo, pos_hi, xor]`.
@@ -475,7 +507,10 @@ fn flip(d: &mut [u8], input: &mut Input) {
 fn stranger_init(b_pub: &PublicKey) -> &'static [u8] {
     static INIT: OnceLock<Vec<u8>> = OnceLock::new();
     INIT.get_or_init(|| {
-        let mut stranger = Node::new(STRANGER_KEY, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 9, 2)), 50103));
+        let mut stranger = Node::new(
+            STRANGER_KEY,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 9, 2)), 50103),
+        );
         stranger.connect(PeerConfig {
             public_key: *b_pub,
             endpoints: vec![b_addr()],

@@ -7,7 +7,7 @@
 //! sending never see a torn state.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::{Tunn, TunnResult};
@@ -22,6 +22,8 @@ use crate::{PeerConfig, PrivateKey, PublicKey};
 const MSG_HANDSHAKE_INIT: u8 = 1;
 const MSG_HANDSHAKE_RESPONSE: u8 = 2;
 const MSG_DATA: u8 = 4;
+/// WireGuard's REKEY_TIMEOUT (whitepaper section 6.1).
+const REKEY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Result of encrypting one outbound packet.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +50,8 @@ struct PeerState {
     /// Where packets go: a configured endpoint or the last address an
     /// authenticated packet came from (roaming).
     endpoint: EndpointSelector,
+    /// When we last offered a handshake in answer to an unknown session.
+    last_offered: Option<Instant>,
 }
 
 /// A peer of this node.
@@ -82,6 +86,7 @@ impl Peer {
             state: Mutex::new(PeerState {
                 tunn,
                 endpoint: EndpointSelector::new(config.endpoints.clone(), Instant::now()),
+                last_offered: None,
             }),
         }
     }
@@ -156,16 +161,7 @@ impl Peer {
                 if msg_type == MSG_DATA
                     && matches!(e, WireGuardError::WrongIndex | WireGuardError::NoCurrentSession)
                 {
-                    // The peer still uses a session we no longer have (we
-                    // restarted). Offer a new handshake now instead of
-                    // waiting ~15 s for its rekey timeout; boringtun sends at
-                    // most one initiation per REKEY_TIMEOUT, and only to the
-                    // peer's known endpoint, never to the datagram's source.
-                    if let (Some(endpoint), TunnResult::WriteToNetwork(init)) =
-                        (s.endpoint.current(), s.tunn.format_handshake_initiation(out, false))
-                    {
-                        send(init, endpoint);
-                    }
+                    self.offer_fresh_handshake(&mut s, out, now, &mut send);
                 }
                 return Decapsulated::Dropped(DropReason::from_wireguard(&e));
             }
@@ -184,6 +180,33 @@ impl Peer {
             }
         }
         result
+    }
+
+    /// A data message for a session we do not have: the peer most likely
+    /// still uses keys from before we restarted. Offer a new handshake now
+    /// instead of waiting ~15 s for its rekey timeout. The message is not
+    /// authenticated, so this is bounded: never while the peer has been heard
+    /// from recently (an idle forger gains nothing against a live session),
+    /// at most once per REKEY_TIMEOUT, and only to the peer's known
+    /// endpoint, never to the datagram's source.
+    fn offer_fresh_handshake(
+        &self,
+        s: &mut PeerState,
+        out: &mut [u8],
+        now: Instant,
+        send: &mut impl FnMut(&[u8], SocketAddr),
+    ) {
+        if s.endpoint.heard_within(now, REKEY_TIMEOUT)
+            || s.last_offered.is_some_and(|t| now.duration_since(t) < REKEY_TIMEOUT)
+        {
+            return;
+        }
+        if let (Some(endpoint), TunnResult::WriteToNetwork(init)) =
+            (s.endpoint.current(), s.tunn.format_handshake_initiation(out, false))
+        {
+            s.last_offered = Some(now);
+            send(init, endpoint);
+        }
     }
 
     /// Drives the session's timers (handshake retries, rekeying, keepalives);

@@ -21,6 +21,8 @@ use crate::{PrivateKey, PublicKey};
 
 /// Handshakes per second across all peers before cookies are demanded.
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
+/// Type, reserved, receiver index and counter of a data message.
+const DATA_HEADER: usize = 16;
 
 /// What became of a datagram.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +82,14 @@ impl Receiver {
             Err(TunnResult::Err(e)) => return self.drop(DropReason::from_wireguard(&e)),
             Err(_) => return self.drop(DropReason::Other),
         };
+        // A data message decrypts to its length minus header (16) and tag
+        // (16); boringtun panics rather than fail if `out` is too small, so
+        // anything larger than our buffer is refused here, unauthenticated.
+        if let Packet::PacketData(_) = parsed {
+            if datagram.len().saturating_sub(DATA_HEADER) > out.len() {
+                return self.drop(DropReason::Malformed);
+            }
+        }
         let peer = match parsed {
             Packet::HandshakeInit(init) => {
                 match parse_handshake_anon(self.own_key.secret(), &self.own_public, &init) {

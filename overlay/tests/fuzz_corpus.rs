@@ -18,6 +18,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Replays every input of `dir`; returns how many there were.
 fn replay(dir: &Path) -> usize {
     let files = files(dir);
     let mut failed = Vec::new();
@@ -29,7 +30,13 @@ fn replay(dir: &Path) -> usize {
             failed.push(path.display().to_string());
         }
     }
-    assert!(failed.is_empty(), "{} of {} inputs failed:\n{}", failed.len(), files.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} inputs failed:\n{}",
+        failed.len(),
+        files.len(),
+        failed.join("\n")
+    );
     files.len()
 }
 
@@ -39,13 +46,4 @@ fn datagram_corpus_replays_cleanly() {
     let n = replay(&dir);
     // A missing or emptied corpus must fail, not pass vacuously.
     assert!(n >= 10, "only {n} inputs in {}", dir.display());
-}
-
-/// Crashes the fuzzer found in code outside the harness, kept until fixed:
-/// run with `--ignored` to check a fix, then move the inputs into the corpus.
-#[test]
-#[ignore = "known crashes, see overlay/fuzz/known-crashes/README.md"]
-fn known_crashes_are_fixed() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/known-crashes/datagram");
-    replay(&dir);
 }
