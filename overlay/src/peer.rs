@@ -170,13 +170,11 @@ impl Peer {
             if let Some(old) = s.endpoint.authenticated_from(from, now) {
                 tracing::info!(peer = %self.public_key.short(), ?old, new = %from, "peer endpoint changed (roaming)");
             }
-            // Packets queued while the handshake ran: flush them now.
-            loop {
-                let Some(endpoint) = s.endpoint.current() else { break };
-                match s.tunn.decapsulate(None, &[], out) {
-                    TunnResult::WriteToNetwork(p) => send(p, endpoint),
-                    _ => break,
-                }
+            // Packets queued while the handshake ran go out now, unless
+            // `out` holds a decrypted packet that flushing would overwrite;
+            // then the timer thread flushes them on its next tick.
+            if result == Decapsulated::Consumed {
+                flush_queued(&mut s, out, &mut send);
             }
         }
         result
@@ -213,6 +211,7 @@ impl Peer {
     /// call every ~100 ms. Whatever must go out is handed to `send`.
     pub fn update_timers(&self, out: &mut [u8], now: Instant, mut send: impl FnMut(&[u8], SocketAddr)) {
         let mut s = self.state.lock();
+        flush_queued(&mut s, out, &mut send);
         let result = s.tunn.update_timers(out);
         if let TunnResult::WriteToNetwork(p) = result {
             let is_init = p.first() == Some(&MSG_HANDSHAKE_INIT);
@@ -243,6 +242,16 @@ impl Peer {
             tx_packets: c.tx.packets.load(Relaxed),
             keepalive_secs: self.keepalive,
             drops: c.drops.snapshot(),
+        }
+    }
+}
+
+/// Sends the packets boringtun queued while no session existed.
+fn flush_queued(s: &mut PeerState, out: &mut [u8], send: &mut impl FnMut(&[u8], SocketAddr)) {
+    while let Some(endpoint) = s.endpoint.current() {
+        match s.tunn.decapsulate(None, &[], out) {
+            TunnResult::WriteToNetwork(p) => send(p, endpoint),
+            _ => break,
         }
     }
 }

@@ -308,4 +308,40 @@ mod tests {
         let peer_a = b.table.by_key(&a.key.public_key()).expect("peer");
         assert_eq!(peer_a.endpoint(), Some(a.addr));
     }
+
+    #[test]
+    fn simultaneous_open_delivers_the_first_packet_intact() {
+        let mut a = node("198.18.1.2:50103");
+        let mut b = node("198.18.2.2:50103");
+        connect(&mut a, &b, "10.18.0.2/32");
+        connect(&mut b, &a, "10.18.0.1/32");
+        let (pa, pb) = (
+            ipv4([10, 18, 0, 1], [10, 18, 0, 2], b"from a"),
+            ipv4([10, 18, 0, 2], [10, 18, 0, 1], b"from b"),
+        );
+        let a_to_b = a.table.by_key(&b.key.public_key()).expect("peer").clone();
+        let b_to_a = b.table.by_key(&a.key.public_key()).expect("peer").clone();
+        let mut buf = vec![0u8; 2048];
+        // Both sides have something to send before any session exists.
+        let Encapsulated::Send { len, .. } = a_to_b.encapsulate(&pa, &mut buf) else { panic!("init") };
+        let init_a = buf[..len].to_vec();
+        assert!(matches!(b_to_a.encapsulate(&pb, &mut buf), Encapsulated::Send { .. }));
+        let (_, response) = deliver(&b, &a, &init_a);
+        let (_, from_a) = deliver(&a, &b, &response[0]);
+        // A's queued packet (after its keepalive) reaches B's TUN unharmed,
+        // even though B has its own packet queued.
+        let mut delivered = None;
+        let mut from_b = Vec::new();
+        for d in &from_a {
+            let (packet, replies) = deliver(&b, &a, d);
+            delivered = delivered.or(packet);
+            from_b.extend(replies);
+        }
+        assert_eq!(delivered.as_deref(), Some(&pa[..]), "first packet intact");
+        // B's queued packet leaves with the keepalive's flush or on the next
+        // timer tick, whichever comes first.
+        b_to_a.update_timers(&mut buf, Instant::now(), |p, _| from_b.push(p.to_vec()));
+        let got: Vec<Vec<u8>> = from_b.iter().filter_map(|d| deliver(&a, &b, d).0).collect();
+        assert!(got.contains(&pb), "B's queued packet arrives");
+    }
 }
