@@ -10,6 +10,14 @@ pub enum NetmanagerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot create directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} already exists; refusing to overwrite a node key (move it away first, or use `netmanager pubkey --key {0}` to see its public key)")]
+    KeyExists(PathBuf),
     #[error("config {path} is invalid: {message}")]
     InvalidConfig { path: PathBuf, message: String },
     #[error(transparent)]

@@ -32,6 +32,7 @@ enum Command {
     },
     /// Print the public key of an existing key file.
     Pubkey {
+        /// The private key file (as written by `keygen`).
         #[arg(long, short)]
         key: PathBuf,
     },
@@ -64,10 +65,27 @@ fn main() -> ExitCode {
     match dispatch(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("netmanager: {e:#}");
+            eprintln!("netmanager: {}", explain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once (our error types
+/// already quote their I/O cause, which the chain would repeat).
+fn explain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {

@@ -57,7 +57,12 @@ pub(crate) fn run(shared: &Shared) {
                 continue;
             };
             let Some(peer) = table.route(dst) else {
-                shared.receiver.drops.add(DropReason::NoRoute);
+                // The kernel's own link-local multicast on the TUN (IPv6
+                // router solicitations, MLD) has no peer by design; only
+                // unicast without a route is worth a counter.
+                if !is_link_local_multicast(dst) {
+                    shared.receiver.drops.add(DropReason::NoRoute);
+                }
                 continue;
             };
             let out = batch.spare((packet.len() + DATA_OVERHEAD).max(MIN_OUT));
@@ -73,6 +78,13 @@ pub(crate) fn run(shared: &Shared) {
         if batch.len() >= IDEAL_BATCH_SIZE {
             flush(shared, &mut batch);
         }
+    }
+}
+
+fn is_link_local_multicast(dst: std::net::IpAddr) -> bool {
+    match dst {
+        std::net::IpAddr::V6(a) => a.segments()[0] == 0xff02,
+        std::net::IpAddr::V4(a) => a.octets()[..3] == [224, 0, 0],
     }
 }
 
