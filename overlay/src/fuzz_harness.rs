@@ -522,7 +522,8 @@ fn stranger_init(b_pub: &PublicKey) -> &'static [u8] {
     })
 }
 
-fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+/// A minimal IPv4/UDP packet (also used by the receive tests).
+pub(crate) fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let mut p = vec![0u8; 20];
     p[0] = 0x45;
     let total = (20 + payload.len()) as u16;

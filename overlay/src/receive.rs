@@ -151,6 +151,7 @@ impl Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzz_harness::ipv4;
     use crate::peer::Encapsulated;
     use crate::PeerConfig;
 
@@ -180,19 +181,6 @@ mod tests {
         };
         let mut id = 0;
         a.table = PeerTable::build(&a.key, &[config], 0, &PeerTable::default(), &mut id).expect("table");
-    }
-
-    fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut p = vec![0u8; 20];
-        p[0] = 0x45;
-        let total = (20 + payload.len()) as u16;
-        p[2..4].copy_from_slice(&total.to_be_bytes());
-        p[8] = 64;
-        p[9] = 17;
-        p[12..16].copy_from_slice(&src);
-        p[16..20].copy_from_slice(&dst);
-        p.extend_from_slice(payload);
-        p
     }
 
     /// Delivers `datagram` from `from` to `to`, returning the TUN packet (if
