@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use netmanager::control::{self, Request, Response};
+use netmanager::api::client;
 use netmanager::{config::DEFAULT_CONTROL_SOCKET, keygen, status, NodeConfig};
 
 /// grove's node daemon: joins this machine to the encrypted mesh (UDP 50103).
@@ -106,12 +106,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             runtime.block_on(netmanager::run::run(config))?;
         }
         Command::Status { socket, json } => {
-            let response = control::request(&socket, &Request::Status)
+            let status: overlay::DeviceStatus = client::get(&socket, "/v1/status")
                 .with_context(|| "is netmanager running? (`netmanager run --config …`; status needs root)")?;
-            match response {
-                Response::Status(s) if json => println!("{}", serde_json::to_string_pretty(&s)?),
-                Response::Status(s) => print!("{}", status::render(&s)),
-                Response::Error { message } => anyhow::bail!("netmanager refused: {message}"),
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status::render(&status));
             }
         }
     }

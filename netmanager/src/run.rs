@@ -5,24 +5,26 @@ use std::sync::Arc;
 use overlay::Device;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::control::ControlServer;
+use crate::api::{ApiServer, ApiState};
 use crate::{NetmanagerError, NodeConfig};
 
 /// Runs the node until a termination signal, then tears the TUN down.
 pub async fn run(config: NodeConfig) -> Result<(), NetmanagerError> {
     let device_config = config.device_config()?;
-    let control = ControlServer::bind(&config.control_socket)?;
+    let api = ApiServer::bind(&config.control_socket)?;
     let device = Arc::new(tokio::task::block_in_place(|| Device::start(device_config))?);
     tracing::info!(
         control_socket = %config.control_socket.display(),
         address = %config.address,
         "netmanager running (static mode); `netmanager status` shows peers"
     );
-    let serve = tokio::spawn(control.serve(device.clone()));
+    let serve = tokio::spawn(api.serve(Arc::new(ApiState {
+        device: device.clone(),
+    })));
     wait_for_termination().await;
     tracing::info!("shutting down");
     serve.abort();
-    let _ = serve.await; // drops the control server, removing its socket
+    let _ = serve.await; // drops the API server, removing its socket
     match Arc::try_unwrap(device) {
         Ok(device) => tokio::task::block_in_place(|| device.shutdown()),
         Err(_) => tracing::warn!("device still referenced at shutdown; the TUN goes with the process"),

@@ -345,3 +345,35 @@ fn mesh_fails_over_to_a_second_endpoint_over_ipv6() {
     let data = pattern(1 << 20, 9);
     assert!(tcp_transfer(&bed, 0, 1, 7003, data.clone()) == data, "TCP over the IPv6 underlay");
 }
+
+/// One raw HTTP/1.1 exchange on the local API socket.
+fn http(socket: &std::path::Path, request: &str) -> String {
+    use std::os::unix::net::UnixStream;
+    let mut stream = UnixStream::connect(socket).expect("connect to the API socket");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+#[test]
+fn mesh_local_api_speaks_http_json_and_is_root_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let bed = mesh_bed(2, 2, true);
+    let socket = &bed.mesh.nodes[0].control_socket;
+    let mode = std::fs::metadata(socket).expect("socket").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the API socket is root-only");
+
+    let ok = http(socket, "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains("application/json") && ok.contains(&bed.mesh.nodes[1].public_key), "{ok}");
+
+    let missing = http(socket, "GET /v1/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(missing.starts_with("HTTP/1.1 404") && missing.contains("\"error\""), "{missing}");
+    let wrong = http(socket, "DELETE /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(wrong.starts_with("HTTP/1.1 405"), "{wrong}");
+    let garbage = http(socket, "\x00\x01 not http at all\r\n\r\n");
+    assert!(garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    // Still serving after all that.
+    assert!(bed.mesh.nodes[0].status().is_ok());
+}
