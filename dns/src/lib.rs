@@ -1,1 +1,69 @@
-//! grove semantic DNS: name grammar, selection policies and the resolver. Arrives with issue 3.
+#![warn(missing_docs)]
+//! grove semantic DNS: `closest.ms2` answers with the instance of `ms2`
+//! nearest to the asker.
+//!
+//! This crate is the pure core, without sockets: bytes of names in, answers
+//! as values out. The hickory server, upstream forwarding and netmanager's
+//! wiring sit on top of it.
+//!
+//! A query flows through:
+//!
+//! 1. [`name`]: [`parse_labels`] reads `[explain.]<policy>.<service>[.<app>[.<namespace>]]`
+//!    under the [`Zone`], with the search-domain convention for short names,
+//!    into a [`QueryName`] or a [`NameOutcome`] saying what else it is
+//!    (outside the zone: forward; malformed: NXDOMAIN; invalid: FORMERR).
+//! 2. [`select()`]: asks the [`Directory`] for the service, settles which app
+//!    it means ([`scope`], never guessing between apps), and applies the
+//!    policy ([`policy`]: [`closest`], round robin via [`rr`], all,
+//!    instance-N) under the health rule. The result is a [`SelectOutcome`].
+//! 3. [`ttl`] says how long the answer may be cached; [`explain`] renders
+//!    the reasoning as TXT strings.
+//!
+//! [`MemoryDirectory`] ([`store`]) is the directory netmanager fills until
+//! the control plane lands; [`geo`] computes great-circle distances for it.
+//! [`DnsConfig`] ([`config`]) is the `[dns]` configuration; [`resolv_conf`]
+//! finds the host's upstream resolvers.
+
+pub mod closest;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod explain;
+mod fasthash;
+pub mod geo;
+pub mod label;
+pub mod name;
+pub mod policy;
+pub mod query;
+pub mod resolv_conf;
+pub mod rr;
+pub mod scope;
+pub mod select;
+pub mod store;
+pub mod ttl;
+pub mod zone;
+
+#[cfg(test)]
+mod alloc_tests;
+#[cfg(test)]
+mod test_support;
+
+pub use config::{DnsConfig, ForwardConfig, PolicyConfig, GROVE_LOOPBACK};
+pub use directory::{
+    Directory, Distance, DistanceOracle, Instance, Instances, NamedPort, NodeId, Protocol, RttEstimate,
+};
+pub use error::DnsError;
+pub use explain::{explain_outcome, explain_selection};
+pub use geo::{haversine_km, Location};
+pub use label::Label;
+pub use name::{
+    parse_labels, parse_name, NameError, NameOutcome, Policy, PortSelector, QueryName, SearchContext, ServicePath,
+};
+pub use policy::{Picked, Reason, Selection};
+pub use resolv_conf::{parse_resolv_conf, read_resolv_conf};
+pub use rr::RrTable;
+pub use scope::{AppScope, AskerContext};
+pub use select::{select, Asker, SelectOutcome};
+pub use store::{DirectorySnapshot, MemoryDirectory};
+pub use ttl::TtlConfig;
+pub use zone::Zone;
