@@ -4,6 +4,7 @@
 //! [`crate::NameOutcome`], a service that cannot be answered a
 //! [`crate::SelectOutcome`]. These are the failures of setting things up.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// What can go wrong configuring or filling the DNS service.
@@ -46,6 +47,33 @@ pub enum DnsError {
     ReadResolvConf {
         /// The file.
         path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Binding a privileged port without the right to.
+    #[error("cannot bind {protocol} {address}: port {} needs root or CAP_NET_BIND_SERVICE", address.port())]
+    BindPrivileged {
+        /// The address.
+        address: SocketAddr,
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+    },
+    /// Something else already listens there.
+    #[error("cannot bind {protocol} {address}: address in use (another DNS server, such as systemd-resolved or dnsmasq, or a second grove?)")]
+    AddressInUse {
+        /// The address.
+        address: SocketAddr,
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+    },
+    /// Any other bind failure (address not on this host, …).
+    #[error("cannot bind {protocol} {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// `udp` or `tcp`.
+        protocol: &'static str,
         /// Why.
         #[source]
         source: std::io::Error,

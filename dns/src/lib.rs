@@ -2,9 +2,11 @@
 //! grove semantic DNS: `closest.ms2` answers with the instance of `ms2`
 //! nearest to the asker.
 //!
-//! This crate is the pure core, without sockets: bytes of names in, answers
-//! as values out. The hickory server, upstream forwarding and netmanager's
-//! wiring sit on top of it.
+//! The pure core has no sockets: bytes of names in, answers as values out.
+//! On top of it, the wire layer: [`answer`] turns outcomes into records (one
+//! rcode mapping, [`rcode`]), [`handler`] is hickory's `RequestHandler`,
+//! [`forward`] relays other names upstream with a cache, and [`server`]
+//! ([`DnsServer`]) binds UDP and TCP. netmanager's wiring sits on top.
 //!
 //! A query flows through:
 //!
@@ -24,13 +26,19 @@
 //! [`DnsConfig`] ([`config`]) is the `[dns]` configuration; [`resolv_conf`]
 //! finds the host's upstream resolvers.
 
+pub mod answer;
+pub mod capture;
 pub mod closest;
 pub mod config;
 pub mod directory;
 pub mod error;
 pub mod explain;
 mod fasthash;
+pub mod forward;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod geo;
+pub mod handler;
 pub mod label;
 pub mod name;
 pub mod policy;
@@ -39,6 +47,7 @@ pub mod resolv_conf;
 pub mod rr;
 pub mod scope;
 pub mod select;
+pub mod server;
 pub mod store;
 pub mod ttl;
 pub mod zone;
@@ -48,13 +57,16 @@ mod alloc_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use answer::{rcode, Answer, Disposition};
 pub use config::{DnsConfig, ForwardConfig, PolicyConfig, GROVE_LOOPBACK};
 pub use directory::{
     Directory, Distance, DistanceOracle, Instance, Instances, NamedPort, NodeId, Protocol, RttEstimate,
 };
 pub use error::DnsError;
 pub use explain::{explain_outcome, explain_selection};
+pub use forward::Forwarder;
 pub use geo::{haversine_km, Location};
+pub use handler::GroveHandler;
 pub use label::Label;
 pub use name::{
     parse_labels, parse_name, NameError, NameOutcome, Policy, PortSelector, QueryName, SearchContext, ServicePath,
@@ -64,6 +76,7 @@ pub use resolv_conf::{parse_resolv_conf, read_resolv_conf};
 pub use rr::RrTable;
 pub use scope::{AppScope, AskerContext};
 pub use select::{select, Asker, SelectOutcome};
+pub use server::DnsServer;
 pub use store::{DirectorySnapshot, MemoryDirectory};
 pub use ttl::TtlConfig;
 pub use zone::Zone;

@@ -1,0 +1,91 @@
+//! Shared by the fuzz target (`dns/fuzz`) and its corpus replay test
+//! (`tests/fuzz_corpus.rs`): a handler over a small directory, and one call
+//! that runs raw bytes through hickory's request parsing and the handler
+//! over UDP and TCP, checking what comes back. Not for production use.
+
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::Message;
+use hickory_server::net::xfer::Protocol;
+
+use crate::capture::handle_bytes;
+use crate::directory::{Instance, NamedPort, NodeId, Protocol as PortProtocol, RttEstimate};
+use crate::handler::{GroveHandler, MAX_UDP_PAYLOAD};
+use crate::{DnsConfig, MemoryDirectory};
+
+/// A handler (forwarding off) over `ms2` in two apps and `big` with 120
+/// instances, so that ambiguity and truncation are reachable.
+pub fn fuzz_handler() -> GroveHandler {
+    let dir = MemoryDirectory::new(NodeId::new("local"));
+    let add = |service: &str, app: &str, number: u32, node: &str| {
+        let instance = Instance {
+            service: service.into(),
+            app: app.into(),
+            namespace: "prod".into(),
+            number,
+            node: NodeId::new(node),
+            ipv4: Some(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8)),
+            ipv6: (number % 2 == 0).then(|| std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, number as u16)),
+            ports: vec![NamedPort {
+                name: "http".into(),
+                protocol: PortProtocol::Tcp,
+                port: 8080,
+            }],
+            healthy: number != 3,
+        };
+        dir.register(instance).expect("valid instance");
+    };
+    for n in 0..4 {
+        add("ms2", "web", n, if n % 2 == 0 { "a" } else { "b" });
+    }
+    add("ms2", "shop", 0, "a");
+    for n in 0..120 {
+        add("big", "web", n, "b");
+    }
+    dir.set_rtt(&NodeId::new("a"), Some(RttEstimate::measured(Duration::from_millis(2))));
+    let config = DnsConfig {
+        forward: crate::ForwardConfig {
+            enabled: false,
+            upstreams: Vec::new(),
+        },
+        ..DnsConfig::default()
+    };
+    GroveHandler::new(&config, Arc::new(dir), None)
+}
+
+thread_local! {
+    static RUNTIME: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
+}
+
+/// Runs `bytes` as a request over UDP and over TCP. Panics if a response
+/// does not parse, has another ID, or exceeds the UDP size limit.
+pub fn run_request(handler: &GroveHandler, bytes: &[u8]) {
+    RUNTIME.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let rt = slot.get_or_insert_with(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+        });
+        let src = SocketAddr::from(([10, 18, 0, 5], 5353));
+        for protocol in [Protocol::Udp, Protocol::Tcp] {
+            let Some(out) = rt.block_on(handle_bytes(handler, bytes, src, protocol)) else {
+                continue;
+            };
+            if protocol == Protocol::Udp {
+                assert!(
+                    out.len() <= usize::from(MAX_UDP_PAYLOAD),
+                    "UDP response of {} bytes",
+                    out.len()
+                );
+            }
+            let response = Message::from_vec(&out).expect("our response parses");
+            assert_eq!(&out[..2], &bytes[..2], "response ID");
+            let _ = response;
+        }
+    });
+}

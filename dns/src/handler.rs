@@ -1,0 +1,241 @@
+//! [`GroveHandler`]: hickory's [`RequestHandler`] for grove. It turns a
+//! request into an [`Answer`] (names under the zone through the pure core,
+//! other names through the [`Forwarder`]) and hands it to hickory's
+//! [`MessageResponseBuilder`], which encodes it and truncates UDP responses
+//! to the client's EDNS payload size (512 bytes without EDNS, RFC 1035
+//! §4.2.1), setting TC so the client retries over TCP, where nothing is cut.
+//!
+//! Per request:
+//! 1. opcode other than QUERY: NOTIMP; not exactly one question: FORMERR;
+//!    EDNS version above 0: BADVERS (RFC 6891 §6.1.3);
+//! 2. the name is parsed under the zone ([`parse_labels`]); outside the zone
+//!    it is forwarded, or REFUSED when forwarding is off;
+//! 3. one [`MemoryDirectory::snapshot`] answers everything about the query;
+//! 4. [`select`] with the asker's source address, then [`answer_query`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::{Edns, LowerQuery, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::EdnsOption;
+use hickory_proto::rr::{DNSClass, Name};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+
+use crate::answer::{
+    answer_query, rcode, Answer, Disposition, ExtendedError, ZoneRecords, EDE_NETWORK_ERROR, EDE_OPTION_CODE,
+};
+use crate::config::{DnsConfig, PolicyConfig};
+use crate::directory::Directory;
+use crate::forward::Forwarder;
+use crate::name::{parse_labels, NameOutcome};
+use crate::rr::RrTable;
+use crate::select::{select, Asker};
+use crate::store::MemoryDirectory;
+use crate::Zone;
+
+/// Largest UDP response we send, whatever the client offers: the DNS flag
+/// day 2020 figure, which avoids IP fragmentation on common paths.
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// grove's request handler: the zone from the directory, the rest forwarded.
+pub struct GroveHandler {
+    zone: Zone,
+    records: ZoneRecords,
+    policy: PolicyConfig,
+    rr: RrTable,
+    directory: Arc<MemoryDirectory>,
+    /// `None` when forwarding is off.
+    forwarder: Option<Arc<Forwarder>>,
+}
+
+impl GroveHandler {
+    /// A handler for `config` over `directory`; `forwarder` is `None` when
+    /// forwarding is off.
+    pub fn new(config: &DnsConfig, directory: Arc<MemoryDirectory>, forwarder: Option<Arc<Forwarder>>) -> GroveHandler {
+        GroveHandler {
+            zone: config.zone.clone(),
+            records: ZoneRecords::new(&config.zone, &config.ttl),
+            policy: config.policy.clone(),
+            rr: RrTable::new(config.policy.rr_buckets, random_seed()),
+            directory,
+            forwarder,
+        }
+    }
+
+    /// The answer to one question from `src` (no EDNS or header concerns).
+    pub async fn answer(&self, query: &LowerQuery, src: SocketAddr) -> Answer {
+        let original = query.original();
+        let qname = original.name();
+        let outcome = parse_labels(qname.iter(), &self.zone);
+        if outcome == NameOutcome::Outside {
+            return self.forward(original).await;
+        }
+        if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
+            return Answer::empty(Disposition::Refused);
+        }
+        let qtype = query.query_type();
+        match outcome {
+            NameOutcome::Query(parsed) => {
+                let snapshot = self.directory.snapshot();
+                let asker = Asker::from_address(src.ip());
+                let selected = select(&parsed, &asker, &*snapshot, &self.rr, &self.policy);
+                answer_query(&absolute(qname), qtype, &parsed, &selected, &self.records)
+            }
+            NameOutcome::Apex => self.records.apex(qtype),
+            NameOutcome::SearchDomain => self.records.no_data(),
+            NameOutcome::Malformed { above: Some(path), .. } => {
+                // An empty non-terminal above real names (RFC 8020): NODATA
+                // when the service path exists, NXDOMAIN otherwise.
+                let snapshot = self.directory.snapshot();
+                let found = snapshot.service(path.service.as_str()).scoped(
+                    path.app.as_ref().map(|l| l.as_str()),
+                    path.namespace.as_ref().map(|l| l.as_str()),
+                );
+                if found.is_empty() {
+                    self.records.nx_domain()
+                } else {
+                    self.records.no_data()
+                }
+            }
+            NameOutcome::Malformed { above: None, .. } => self.records.nx_domain(),
+            NameOutcome::Invalid(_) => Answer::empty(Disposition::FormatError),
+            NameOutcome::Outside => Answer::empty(Disposition::Refused),
+        }
+    }
+
+    async fn forward(&self, query: &hickory_proto::op::Query) -> Answer {
+        let Some(forwarder) = &self.forwarder else {
+            return Answer::empty(Disposition::Refused);
+        };
+        match forwarder.resolve(query).await {
+            Ok(forwarded) => Answer {
+                // Relayed as is: the upstream's rcode is carried by the
+                // disposition closest to it, see `forwarded_disposition`.
+                disposition: forwarded_disposition(forwarded.rcode, !forwarded.answers.is_empty()),
+                answers: forwarded.answers,
+                authorities: forwarded.authorities,
+                additionals: forwarded.additionals,
+                extended_error: None,
+            },
+            Err(error) => Answer {
+                extended_error: Some(ExtendedError {
+                    info_code: EDE_NETWORK_ERROR,
+                    text: error.to_string(),
+                }),
+                ..Answer::empty(Disposition::ServerFailure)
+            },
+        }
+    }
+}
+
+/// The disposition relaying an upstream's response code.
+fn forwarded_disposition(code: ResponseCode, has_answers: bool) -> Disposition {
+    match code {
+        ResponseCode::NoError if has_answers => Disposition::Records,
+        ResponseCode::NoError => Disposition::NoData,
+        ResponseCode::NXDomain => Disposition::NxDomain,
+        ResponseCode::Refused => Disposition::Refused,
+        ResponseCode::FormErr => Disposition::FormatError,
+        ResponseCode::NotImp => Disposition::NotImplemented,
+        _ => Disposition::ServerFailure,
+    }
+}
+
+/// The query name as an absolute name (hickory parses wire names as FQDNs;
+/// this only guards the invariant).
+fn absolute(name: &Name) -> Name {
+    let mut name = name.clone();
+    name.set_fqdn(true);
+    name
+}
+
+/// The response EDNS for a request's, `None` when the request had none:
+/// our payload size is the client's, between 512 and [`MAX_UDP_PAYLOAD`]
+/// (hickory truncates UDP responses to the response's advertised size).
+fn response_edns(request: Option<&Edns>) -> Option<Edns> {
+    let request = request?;
+    let mut edns = Edns::new();
+    edns.set_max_payload(request.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+    edns.set_version(0);
+    edns.set_dnssec_ok(request.flags().dnssec_ok);
+    Some(edns)
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for GroveHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let mut edns = response_edns(request.edns.as_ref());
+        let answer = if request.metadata.op_code != OpCode::Query {
+            Answer::empty(Disposition::NotImplemented)
+        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            Answer::empty(Disposition::BadVersion)
+        } else if request.queries.len() != 1 {
+            Answer::empty(Disposition::FormatError)
+        } else {
+            self.answer(&request.queries.queries()[0], request.src()).await
+        };
+
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.response_code = rcode(answer.disposition);
+        metadata.recursion_available = self.forwarder.is_some();
+        metadata.authoritative = matches!(
+            answer.disposition,
+            Disposition::Records | Disposition::NoData | Disposition::NxDomain
+        ) && in_zone(request, &self.zone);
+        if let (Some(edns), Some(error)) = (edns.as_mut(), &answer.extended_error) {
+            edns.options_mut()
+                .insert(EdnsOption::Unknown(EDE_OPTION_CODE, error.payload()));
+        }
+
+        let mut builder = MessageResponseBuilder::new(&request.queries, None);
+        if let Some(edns) = &edns {
+            builder.edns(edns);
+        }
+        let response = builder.build(
+            metadata,
+            answer.answers.iter(),
+            answer.authorities.iter(),
+            std::iter::empty(),
+            answer.additionals.iter(),
+        );
+        match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::debug!(%error, "sending a DNS response failed");
+                let mut header = hickory_proto::op::Header {
+                    metadata: Metadata::response_from_request(&request.metadata),
+                    counts: Default::default(),
+                };
+                header.metadata.response_code = ResponseCode::ServFail;
+                header.into()
+            }
+        }
+    }
+}
+
+/// True when the request's (single) question is at or under the zone.
+fn in_zone(request: &Request, zone: &Zone) -> bool {
+    request
+        .queries
+        .queries()
+        .first()
+        .is_some_and(|q| parse_labels(q.original().name().iter(), zone) != NameOutcome::Outside)
+}
+
+/// Seed for the round-robin table's hashing, so that rotation positions
+/// cannot be predicted from outside.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+#[path = "handler_tests.rs"]
+mod tests;
