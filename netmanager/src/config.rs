@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
+use dns::{DnsConfig, Location};
 use overlay::{DeviceConfig, PeerConfig, PrivateKey};
 use serde::Deserialize;
 
@@ -52,8 +53,64 @@ pub struct NodeConfig {
     /// Turn virtio offload (GSO/GRO) on the TUN off, for kernels without it.
     #[serde(default = "default_true")]
     pub tun_offload: bool,
+    /// This node's name in DNS answers and `explain` output; default: its
+    /// overlay address.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where this node stands (`{ lat = …, lon = … }`); `closest` uses it
+    /// where no RTT is known.
+    #[serde(default)]
+    pub location: Option<Location>,
+    /// Semantic DNS (`[dns]`): zone, listen addresses, TTLs, policy,
+    /// forwarding. Served on loopback by default.
+    #[serde(default)]
+    pub dns: DnsConfig,
+    /// Also serve DNS on the overlay address (port 53), so workloads on
+    /// other nodes' meshes can ask this node. Default on.
+    #[serde(default = "default_true")]
+    pub dns_on_overlay: bool,
     #[serde(default, rename = "peer")]
-    pub peers: Vec<PeerConfig>,
+    pub peers: Vec<PeerEntry>,
+}
+
+/// One `[[peer]]`: the data-plane part (key, endpoints, prefixes) plus what
+/// DNS needs to know about the node behind it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// The peer's public key (base64).
+    pub public_key: overlay::PublicKey,
+    /// Underlay addresses, tried in order until one answers.
+    #[serde(default)]
+    pub endpoints: Vec<std::net::SocketAddr>,
+    /// Overlay prefixes routed to the peer (and accepted from it).
+    pub allowed_ips: Vec<IpNet>,
+    /// The peer node's name (instances registered with `node = <name>` are
+    /// placed there); default: its first allowed address.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The peer node's location.
+    #[serde(default)]
+    pub location: Option<Location>,
+}
+
+impl PeerEntry {
+    /// The peer as the data plane sees it.
+    pub fn data_plane(&self) -> PeerConfig {
+        PeerConfig {
+            public_key: self.public_key,
+            endpoints: self.endpoints.clone(),
+            allowed_ips: self.allowed_ips.clone(),
+        }
+    }
+
+    /// The peer's node name.
+    pub fn node_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.allowed_ips.first().map(|n| n.addr().to_string()))
+            .unwrap_or_else(|| self.public_key.short())
+    }
 }
 
 fn default_port() -> u16 {
@@ -114,6 +171,7 @@ impl NodeConfig {
                 ));
             }
         }
+        config.dns.validate().map_err(|e| format!("[dns]: {e}"))?;
         if config.interface.is_empty() || config.interface.len() > 15 {
             return Err(format!(
                 "interface name {:?} must be 1 to 15 characters",
@@ -135,8 +193,13 @@ impl NodeConfig {
         device.mtu = self.mtu;
         device.keepalive_secs = self.keepalive_secs;
         device.tun_offload = self.tun_offload;
-        device.peers = self.peers.clone();
+        device.peers = self.peers.iter().map(PeerEntry::data_plane).collect();
         Ok(device)
+    }
+
+    /// This node's name (DNS `node`); default: its overlay address.
+    pub fn node_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.address.addr().to_string())
     }
 }
 
@@ -163,6 +226,20 @@ mod tests {
         let c = NodeConfig::parse(&text).expect("parse");
         assert_eq!(c.peers.len(), 1);
         assert_eq!(c.peers[0].endpoints.len(), 2);
+    }
+
+    #[test]
+    fn dns_names_and_locations_parse() {
+        let text = format!(
+            "private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\nname = \"munich\"\nlocation = {{ lat = 48.14, lon = 11.58 }}\n[dns]\nzone = \"edge\"\n[[peer]]\npublic_key = \"{KEY}\"\nallowed_ips = [\"10.18.0.2/32\"]\nname = \"frankfurt\"\nlocation = {{ lat = 50.11, lon = 8.68 }}\n"
+        );
+        let c = NodeConfig::parse(&text).expect("parse");
+        assert_eq!(c.node_name(), "munich");
+        assert_eq!(c.peers[0].node_name(), "frankfurt");
+        assert!(c.location.is_some() && c.peers[0].location.is_some());
+        assert_eq!(c.dns.zone.as_str(), "edge");
+        let unnamed = NodeConfig::parse("private_key_file = \"k\"\naddress = \"10.18.0.7/16\"\n").expect("parse");
+        assert_eq!(unnamed.node_name(), "10.18.0.7");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum NetmanagerError {
     InvalidConfig { path: PathBuf, message: String },
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
+    #[error("DNS: {0}")]
+    Dns(dns::DnsError),
     #[error("control socket {path}: {source}")]
     ControlSocket {
         path: PathBuf,

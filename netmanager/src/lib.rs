@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod keygen;
+pub mod naming;
 pub mod run;
 pub mod status;
 

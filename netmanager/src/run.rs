@@ -6,6 +6,7 @@ use overlay::Device;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::api::{ApiServer, ApiState};
+use crate::naming::Naming;
 use crate::{NetmanagerError, NodeConfig};
 
 /// Runs the node until a termination signal, then tears the TUN down.
@@ -18,13 +19,21 @@ pub async fn run(config: NodeConfig) -> Result<(), NetmanagerError> {
         address = %config.address,
         "netmanager running (static mode); `netmanager status` shows peers"
     );
+    let naming = Naming::start(&config).await?;
+    let names = config.peers.iter().map(|p| (p.public_key.to_string(), p.node_name())).collect();
+    let rtts = tokio::spawn(Naming::follow_rtts(naming.directory.clone(), device.clone(), names));
     let serve = tokio::spawn(api.serve(Arc::new(ApiState {
         device: device.clone(),
+        directory: naming.directory.clone(),
+        local: naming.local.clone(),
     })));
     wait_for_termination().await;
     tracing::info!("shutting down");
     serve.abort();
+    rtts.abort();
     let _ = serve.await; // drops the API server, removing its socket
+    let _ = rtts.await;
+    naming.shutdown().await;
     match Arc::try_unwrap(device) {
         Ok(device) => tokio::task::block_in_place(|| device.shutdown()),
         Err(_) => tracing::warn!("device still referenced at shutdown; the TUN goes with the process"),

@@ -38,6 +38,9 @@ fn render_peer(out: &mut String, p: &PeerStatus) {
     if let Some(secs) = p.last_handshake_secs {
         let _ = writeln!(out, "  latest handshake: {} ago", human_duration(secs));
     }
+    if let Some(rtt) = p.handshake_rtt_ms {
+        let _ = writeln!(out, "  handshake rtt: {rtt} ms");
+    }
     if p.rx_bytes > 0 || p.tx_bytes > 0 {
         let _ = writeln!(
             out,
@@ -100,6 +103,7 @@ mod tests {
                 endpoint: Some("198.18.1.2:50103".parse().expect("addr")),
                 allowed_ips: vec!["10.18.0.2/32".parse().expect("net")],
                 last_handshake_secs: Some(3.2),
+                handshake_rtt_ms: Some(7),
                 rx_bytes: 2048,
                 rx_packets: 2,
                 tx_bytes: 10,

@@ -26,6 +26,9 @@ pub struct NodePlan {
     pub underlay: IpAddr,
     /// Overlay address.
     pub overlay: Ipv4Addr,
+    /// Where the node stands (lat, lon), written to its config and its
+    /// peers' configs for DNS `closest`.
+    pub location: Option<(f64, f64)>,
 }
 
 /// One running netmanager.
@@ -156,6 +159,7 @@ impl GroveMesh {
                 netns: (*netns).to_owned(),
                 underlay: *underlay,
                 overlay: Ipv4Addr::new(10, 18, 0, (i + 1) as u8),
+                location: None,
             })
             .collect()
     }
@@ -241,22 +245,32 @@ pub fn write_config_with_endpoints(
     extra: &str,
 ) -> Result<()> {
     let mut text = format!(
-        "# written by netns-tests\nprivate_key_file = \"{}.key\"\nlisten_port = {MESH_PORT}\ninterface = \"grove0\"\naddress = \"{}/{OVERLAY_PREFIX_LEN}\"\ncontrol_socket = \"{}\"\n{extra}\n",
+        "# written by netns-tests\nprivate_key_file = \"{}.key\"\nlisten_port = {MESH_PORT}\ninterface = \"grove0\"\naddress = \"{}/{OVERLAY_PREFIX_LEN}\"\ncontrol_socket = \"{}\"\nname = \"{}\"\n{}{extra}\n",
         node.plan.name,
         node.plan.overlay,
         node.control_socket.display(),
+        node.plan.name,
+        location_line(&node.plan),
     );
     for (peer, endpoints) in peers {
         let endpoints: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         text.push_str(&format!(
-            "\n[[peer]]\npublic_key = \"{}\"\nendpoints = [{}]\nallowed_ips = [\"{}/32\"]\n",
+            "\n[[peer]]\npublic_key = \"{}\"\nendpoints = [{}]\nallowed_ips = [\"{}/32\"]\nname = \"{}\"\n{}",
             peer.public_key,
             endpoints.join(", "),
-            peer.plan.overlay
+            peer.plan.overlay,
+            peer.plan.name,
+            location_line(&peer.plan),
         ));
     }
     std::fs::write(&node.config_path, text)
         .map_err(|e| Error::io(format!("write {}", node.config_path.display()), e))
+}
+
+fn location_line(plan: &NodePlan) -> String {
+    plan.location
+        .map(|(lat, lon)| format!("location = {{ lat = {lat}, lon = {lon} }}\n"))
+        .unwrap_or_default()
 }
 
 /// Runs the netmanager binary (outside any namespace) and checks its status.

@@ -160,6 +160,10 @@ pub struct PeerStatus {
     pub allowed_ips: Vec<IpNet>,
     /// Seconds since the last completed handshake, if any.
     pub last_handshake_secs: Option<f64>,
+    /// Round trip of the last handshake we initiated (initiation → response),
+    /// in milliseconds: a free RTT sample, refreshed at every rekey.
+    #[serde(default)]
+    pub handshake_rtt_ms: Option<u32>,
     pub rx_bytes: u64,
     pub rx_packets: u64,
     pub tx_bytes: u64,

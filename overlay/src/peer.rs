@@ -228,7 +228,7 @@ impl Peer {
 
     pub fn status(&self) -> PeerStatus {
         let s = self.state.lock();
-        let (since_handshake, ..) = s.tunn.stats();
+        let (since_handshake, _, _, _, handshake_rtt_ms) = s.tunn.stats();
         let c = &self.counters;
         use std::sync::atomic::Ordering::Relaxed;
         PeerStatus {
@@ -236,6 +236,7 @@ impl Peer {
             endpoint: s.endpoint.current(),
             allowed_ips: self.allowed_ips.lock().clone(),
             last_handshake_secs: since_handshake.map(|d| d.as_secs_f64()),
+            handshake_rtt_ms,
             rx_bytes: c.rx.bytes.load(Relaxed),
             rx_packets: c.rx.packets.load(Relaxed),
             tx_bytes: c.tx.bytes.load(Relaxed),

@@ -5,10 +5,15 @@
 //! ```
 //!
 //! `netmanager status` is its client ([`client`]). Routes live in
-//! [`routes`]; errors become HTTP statuses in one place ([`ApiError`]).
+//! `routes.rs` (`GET /v1/status`, `GET|POST /v1/instances`,
+//! `DELETE /v1/instances/<service>/<app>/<namespace>/<number>`); errors
+//! become HTTP statuses in one place ([`ApiError`]).
 
 pub mod client;
+mod instances;
 mod routes;
+
+pub use instances::InstanceSpec;
 
 use std::convert::Infallible;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -29,6 +34,10 @@ use crate::NetmanagerError;
 /// What the API handlers can reach.
 pub struct ApiState {
     pub device: Arc<Device>,
+    /// The directory DNS answers from.
+    pub directory: Arc<dns::store::MemoryDirectory>,
+    /// This node's name, the default node of registered instances.
+    pub local: String,
 }
 
 /// An API failure, mapped to its HTTP status in [`ApiError::into_response`].

@@ -1,22 +1,39 @@
 //! One function per endpoint; `handle` dispatches on method and path.
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{json_response, ApiError, ApiState};
+use super::{instances, json_response, ApiError, ApiState};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 * 1024;
 
 /// Routes a request; every failure goes through [`ApiError::into_response`].
 pub(super) async fn handle(state: &ApiState, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let result = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/v1/status") => Ok(status(state)),
-        (_, "/v1/status") => Err(ApiError::MethodNotAllowed(request.method().to_string())),
-        (_, path) => Err(ApiError::NotFound(path.to_owned())),
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let result = match (&method, path.as_str()) {
+        (&Method::GET, "/v1/status") => Ok(json_response(StatusCode::OK, &state.device.status())),
+        (&Method::GET, "/v1/instances") => Ok(json_response(StatusCode::OK, &instances::list(state))),
+        (&Method::POST, "/v1/instances") => match body(request).await {
+            Ok(bytes) => instances::register(state, &bytes).map(|i| json_response(StatusCode::CREATED, &i)),
+            Err(e) => Err(e),
+        },
+        (&Method::DELETE, p) if p.starts_with("/v1/instances/") => {
+            instances::deregister(state, &p["/v1/instances/".len()..]).map(|i| json_response(StatusCode::OK, &i))
+        }
+        (_, "/v1/status" | "/v1/instances") => Err(ApiError::MethodNotAllowed(method.to_string())),
+        (_, p) => Err(ApiError::NotFound(p.to_owned())),
     };
     result.unwrap_or_else(ApiError::into_response)
 }
 
-/// `GET /v1/status`: the data plane, like `wg show`.
-fn status(state: &ApiState) -> Response<Full<Bytes>> {
-    json_response(StatusCode::OK, &state.device.status())
+/// The request body, refused beyond [`MAX_BODY`].
+async fn body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
+    Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| ApiError::BadRequest(format!("body: {e} (at most {MAX_BODY} bytes)")))
 }
