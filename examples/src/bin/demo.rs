@@ -8,6 +8,8 @@
 mod bed;
 #[path = "demo/hold.rs"]
 mod hold;
+#[path = "demo/naming.rs"]
+mod naming;
 #[path = "demo/preflight.rs"]
 mod preflight;
 #[path = "demo/rtt.rs"]

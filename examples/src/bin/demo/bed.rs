@@ -61,8 +61,12 @@ impl DemoBed {
             .iter()
             .map(|n| (n.name(), n.netns().name(), IpAddr::V4(n.ipv4())))
             .collect();
-        let mut mesh =
-            GroveMesh::prepare(GroveMesh::plan(&specs), dir.path()).context("netmanager keygen")?;
+        let mut plans = GroveMesh::plan(&specs);
+        // Each config carries every node's location, for DNS `closest`.
+        for (plan, node) in plans.iter_mut().zip(tb.nodes()) {
+            plan.location = node.site().map(|s| (s.lat, s.lon));
+        }
+        let mut mesh = GroveMesh::prepare(plans, dir.path()).context("netmanager keygen")?;
         step("starting netmanager on each node");
         for i in 0..mesh.nodes.len() {
             stop::check()?;

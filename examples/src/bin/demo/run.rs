@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::bed::{sites, DemoBed};
 use crate::hold::hold;
+use crate::naming;
 use crate::preflight::{self, Binaries};
 use crate::rtt::{self, PairRtt};
 use crate::stop;
@@ -53,6 +54,8 @@ fn tour(bed: &mut DemoBed, args: &DemoArgs, binaries: &Binaries) -> Result<()> {
         say("");
     }
 
+    naming::show(bed)?;
+
     summary(bed, &rows, args.hold);
     if args.hold {
         // Returns only with an error: Interrupted on Ctrl-C.
@@ -86,6 +89,7 @@ fn summary(bed: &DemoBed, rows: &[PairRtt], hold: bool) {
         "  - the tunnel's round trips track the underlay's: on average it added {mean_cost:+.2} ms per round trip."
     ));
     say("  - `netmanager status`: each peer's endpoint, allowed IPs, latest handshake and bytes moved.");
+    say("  - semantic DNS: every node's resolver answered `closest.ms2` with the instance nearest to it.");
     say("");
     say("Try next:");
     if !hold {
