@@ -140,6 +140,44 @@ fn default_healthy() -> bool {
 }
 
 impl Instance {
+    /// A healthy instance without addresses or ports; add them with the
+    /// `with_*` methods.
+    pub fn new(service: &str, app: &str, namespace: &str, number: u32, node: &str) -> Instance {
+        Instance {
+            service: service.into(),
+            app: app.into(),
+            namespace: namespace.into(),
+            number,
+            node: NodeId::new(node),
+            ipv4: None,
+            ipv6: None,
+            ports: Vec::new(),
+            healthy: true,
+        }
+    }
+
+    /// With an overlay IPv4 address.
+    pub fn with_ipv4(mut self, ipv4: Ipv4Addr) -> Instance {
+        self.ipv4 = Some(ipv4);
+        self
+    }
+
+    /// With an overlay IPv6 address.
+    pub fn with_ipv6(mut self, ipv6: Ipv6Addr) -> Instance {
+        self.ipv6 = Some(ipv6);
+        self
+    }
+
+    /// With one more named port.
+    pub fn with_port(mut self, name: &str, protocol: Protocol, port: u16) -> Instance {
+        self.ports.push(NamedPort {
+            name: name.into(),
+            protocol,
+            port,
+        });
+        self
+    }
+
     /// True when the instance exposes the port `name` over `protocol`.
     pub fn has_port(&self, name: &str, protocol: Protocol) -> bool {
         self.ports.iter().any(|p| p.protocol == protocol && p.name == name)

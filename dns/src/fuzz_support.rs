@@ -12,7 +12,7 @@ use hickory_proto::op::Message;
 use hickory_server::net::xfer::Protocol;
 
 use crate::capture::handle_bytes;
-use crate::directory::{Instance, NamedPort, NodeId, Protocol as PortProtocol, RttEstimate};
+use crate::directory::{Instance, NodeId, Protocol as PortProtocol, RttEstimate};
 use crate::handler::{GroveHandler, MAX_UDP_PAYLOAD};
 use crate::{DnsConfig, MemoryDirectory};
 
@@ -21,21 +21,13 @@ use crate::{DnsConfig, MemoryDirectory};
 pub fn fuzz_handler() -> GroveHandler {
     let dir = MemoryDirectory::new(NodeId::new("local"));
     let add = |service: &str, app: &str, number: u32, node: &str| {
-        let instance = Instance {
-            service: service.into(),
-            app: app.into(),
-            namespace: "prod".into(),
-            number,
-            node: NodeId::new(node),
-            ipv4: Some(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8)),
-            ipv6: (number % 2 == 0).then(|| std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, number as u16)),
-            ports: vec![NamedPort {
-                name: "http".into(),
-                protocol: PortProtocol::Tcp,
-                port: 8080,
-            }],
-            healthy: number != 3,
-        };
+        let mut instance = Instance::new(service, app, "prod", number, node)
+            .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
+            .with_port("http", PortProtocol::Tcp, 8080);
+        if number % 2 == 0 {
+            instance = instance.with_ipv6(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, number as u16));
+        }
+        instance.healthy = number != 3;
         dir.register(instance).expect("valid instance");
     };
     for n in 0..4 {

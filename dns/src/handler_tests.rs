@@ -11,24 +11,12 @@ use hickory_server::net::xfer::Protocol;
 
 use super::*;
 use crate::capture::handle_bytes;
-use crate::directory::{Instance, NamedPort, NodeId, Protocol as PortProtocol, RttEstimate};
+use crate::directory::{Instance, NodeId, Protocol as PortProtocol, RttEstimate};
 
 fn instance(service: &str, app: &str, number: u32, node: &str) -> Instance {
-    Instance {
-        service: service.into(),
-        app: app.into(),
-        namespace: "prod".into(),
-        number,
-        node: NodeId::new(node),
-        ipv4: Some(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8)),
-        ipv6: None,
-        ports: vec![NamedPort {
-            name: "http".into(),
-            protocol: PortProtocol::Tcp,
-            port: 8080,
-        }],
-        healthy: true,
-    }
+    Instance::new(service, app, "prod", number, node)
+        .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
+        .with_port("http", PortProtocol::Tcp, 8080)
 }
 
 /// `ms2` in web/prod on n-near (instance 0, also IPv6) and n-far (1);

@@ -5,26 +5,14 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::directory::{
-    Directory, Distance, DistanceOracle, Instance, Instances, NamedPort, NodeId, Protocol, RttEstimate,
+    Directory, Distance, DistanceOracle, Instance, Instances, NodeId, Protocol, RttEstimate,
 };
 
 /// A healthy instance of `ms2` with an `http/tcp` port, on node `node`.
 pub(crate) fn instance(app: &str, namespace: &str, number: u32, node: &str) -> Instance {
-    Instance {
-        service: "ms2".into(),
-        app: app.into(),
-        namespace: namespace.into(),
-        number,
-        node: NodeId::new(node),
-        ipv4: Some(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8)),
-        ipv6: None,
-        ports: vec![NamedPort {
-            name: "http".into(),
-            protocol: Protocol::Tcp,
-            port: 8080,
-        }],
-        healthy: true,
-    }
+    Instance::new("ms2", app, namespace, number, node)
+        .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
+        .with_port("http", Protocol::Tcp, 8080)
 }
 
 /// Instances `0..n` of `web/prod`, instance `i` on node `n<i>`.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dns::{DnsConfig, DnsServer, ForwardConfig, Instance, MemoryDirectory, NamedPort, NodeId, Protocol, RttEstimate};
+use dns::{DnsConfig, DnsServer, ForwardConfig, Instance, MemoryDirectory, NodeId, Protocol, RttEstimate};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -17,21 +17,9 @@ use tokio::net::{TcpStream, UdpSocket};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn instance(service: &str, number: u32, node: &str) -> Instance {
-    Instance {
-        service: service.into(),
-        app: "web".into(),
-        namespace: "prod".into(),
-        number,
-        node: NodeId::new(node),
-        ipv4: Some(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8)),
-        ipv6: None,
-        ports: vec![NamedPort {
-            name: "http".into(),
-            protocol: Protocol::Tcp,
-            port: 8080,
-        }],
-        healthy: true,
-    }
+    Instance::new(service, "web", "prod", number, node)
+        .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
+        .with_port("http", Protocol::Tcp, 8080)
 }
 
 /// `ms2`: instance 0 on n-near (with IPv6), 1 on n-far; `big`: 150 instances.
