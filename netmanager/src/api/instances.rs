@@ -65,8 +65,9 @@ pub(super) fn register(state: &ApiState, body: &[u8]) -> Result<Vec<Instance>, A
             .map_err(|e| ApiError::BadRequest(e.to_string()))
     })?;
     for i in &instances {
-        tracing::info!(service = %i.service, app = %i.app, number = i.number, node = ?i.node, "instance registered");
+        tracing::debug!(service = %i.service, app = %i.app, number = i.number, node = ?i.node, "instance registered");
     }
+    tracing::info!(count = instances.len(), "instances registered");
     Ok(instances)
 }
 

@@ -1,10 +1,12 @@
 //! `bench`: grove's benchmarks against its peers, on network namespaces.
 //!
 //! `cargo run --release -p netns-tests --bin bench -- overlay`
+//! `cargo run --release -p netns-tests --bin bench -- dns`
 //!
 //! Progress goes to stderr; results go to stdout as a Markdown table, and
 //! the very last stdout line is one JSON object for machines.
 
+mod dns;
 mod iperf;
 mod overlay;
 mod peers;
@@ -25,6 +27,10 @@ enum Command {
     /// Data-plane throughput, packet rate, added latency and memory of grove
     /// vs wireguard-go vs nebula vs the raw veth, between two namespaces.
     Overlay(overlay::OverlayArgs),
+    /// Semantic DNS: grove's `closest.<service>` answers (1,000 services ×
+    /// 10 instances) vs Knot DNS serving the same names from a static zone,
+    /// loaded by dnsperf: qps, latency percentiles, CPU per query, memory.
+    Dns(dns::DnsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +38,6 @@ fn main() -> anyhow::Result<()> {
     netns_tests::require_root()?;
     match cli.command {
         Command::Overlay(args) => overlay::run(&args),
+        Command::Dns(args) => dns::run(&args),
     }
 }
