@@ -13,6 +13,7 @@
 //! - [`geo`]: the latency-from-geography model.
 //! - [`grove`]: real `netmanager` daemons on testbed namespaces.
 //! - [`inns`]: run a closure (sockets) inside a namespace.
+//! - [`interrupt`]: Ctrl-C as a flag, so tools unwind through their guards.
 //! - helpers: [`unique_name`], [`bin_path`], [`wait_until`], [`ping`].
 //!
 //! All of it needs root (CAP_NET_ADMIN); [`require_root`] says so clearly.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod geo;
 pub mod grove;
 pub mod inns;
+pub mod interrupt;
 pub mod names;
 pub mod netns;
 pub mod ping;

@@ -174,7 +174,8 @@ fn bench_server(
             LISTEN.port(),
             server.dir.join("queries.txt").display()
         ));
-        stop::sleep(Duration::from_secs(args.hold_secs));
+        // An interrupted hold just ends early; the caller checks the flag next.
+        let _ = stop::sleep(Duration::from_secs(args.hold_secs));
     }
     measured.map_err(|e| SetupError::Failed(anyhow!("{e:#}\n{}", server.log_tail())))
 }
