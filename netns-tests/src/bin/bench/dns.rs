@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 
 use crate::peers::{require_program, SetupError};
+use crate::report::Outcome;
 use dnsperf::Load;
 use servers::{Server, LISTEN};
 
@@ -89,15 +90,9 @@ struct Measurement {
     log_bytes_per_query: Option<f64>,
 }
 
-enum Outcome {
-    Measured(Measurement),
-    Missing(String),
-    Failed(String),
-}
-
 struct Row {
     name: &'static str,
-    outcome: Outcome,
+    outcome: Outcome<Measurement>,
 }
 
 impl Row {
@@ -130,18 +125,10 @@ pub fn run(args: &DnsArgs) -> Result<()> {
             Err(SetupError::Failed(e)) => Err(SetupError::Failed(anyhow!("{e:#}"))),
             Ok(()) => bench_server(name, args, &services, &queries_text, &expected, &progress),
         };
-        let outcome = match result {
-            Ok(m) => Outcome::Measured(m),
-            Err(SetupError::Missing(package)) => {
-                eprintln!("          {name}: not installed — install package `{package}` to include it");
-                Outcome::Missing(package)
-            }
-            Err(SetupError::Failed(e)) => {
-                eprintln!("          {name}: FAILED: {e:#}");
-                Outcome::Failed(format!("{e:#}"))
-            }
-        };
-        rows.push(Row { name, outcome });
+        rows.push(Row {
+            name,
+            outcome: Outcome::decide(name, result),
+        });
     }
     eprintln!("[{:>5.1}s] done", started.elapsed().as_secs_f64());
     println!("{}", markdown(&rows, args));

@@ -39,17 +39,7 @@ pub fn run(args: &OverlayArgs) -> Result<()> {
             continue;
         }
         eprintln!("[{:>5.1}s] {name}: setting up", started.elapsed().as_secs_f64());
-        let outcome = match bench_plane(name, args, started) {
-            Ok(m) => Outcome::Measured(m),
-            Err(SetupError::Missing(package)) => {
-                eprintln!("          {name}: not installed — install package `{package}` to include it");
-                Outcome::Missing(package)
-            }
-            Err(SetupError::Failed(e)) => {
-                eprintln!("          {name}: FAILED: {e:#}");
-                Outcome::Failed(format!("{e:#}"))
-            }
-        };
+        let outcome = Outcome::decide(name, bench_plane(name, args, started));
         rows.push(Row { name, outcome });
     }
     eprintln!("[{:>5.1}s] done", started.elapsed().as_secs_f64());

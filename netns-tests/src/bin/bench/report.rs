@@ -1,6 +1,7 @@
 //! Turning measurements into the Markdown table, the ratios and the final
 //! JSON line.
 
+use crate::peers::SetupError;
 use std::fmt::Write as _;
 
 /// Everything measured for one data plane.
@@ -22,14 +23,33 @@ pub struct Row {
     pub outcome: Outcome,
 }
 
-/// A data plane was measured, or why not.
+/// A contender (data plane, DNS server) was measured, or why not. Shared
+/// by every benchmark; `M` is that benchmark's measurement.
 #[derive(Debug, Clone)]
-pub enum Outcome {
-    Measured(Measurement),
+pub enum Outcome<M = Measurement> {
+    Measured(M),
     /// Its software is not installed (the package to install).
     Missing(String),
     /// It was there but failed (reason).
     Failed(String),
+}
+
+impl<M> Outcome<M> {
+    /// Classifies a contender's result and says on stderr why it has no
+    /// figures, if so.
+    pub fn decide(name: &str, result: Result<M, SetupError>) -> Outcome<M> {
+        match result {
+            Ok(m) => Outcome::Measured(m),
+            Err(SetupError::Missing(package)) => {
+                eprintln!("          {name}: not installed — install package `{package}` to include it");
+                Outcome::Missing(package)
+            }
+            Err(SetupError::Failed(e)) => {
+                eprintln!("          {name}: FAILED: {e:#}");
+                Outcome::Failed(format!("{e:#}"))
+            }
+        }
+    }
 }
 
 impl Row {
