@@ -12,6 +12,10 @@
 //!    it is forwarded, or REFUSED when forwarding is off;
 //! 3. one [`MemoryDirectory::snapshot`] answers everything about the query;
 //! 4. [`select`] with the asker's source address, then [`answer_query`].
+//!
+//! Where the response code is set, the query is counted in [`QueryStats`]
+//! by [`QueryKind`] and code (one relaxed atomic add); truncation is
+//! counted once hickory has encoded the response.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +35,8 @@ use crate::directory::Directory;
 use crate::forward::Forwarder;
 use crate::name::{parse_labels, NameOutcome};
 use crate::rr::RrTable;
-use crate::select::{select, Asker};
+use crate::select::{select, Asker, SelectOutcome};
+use crate::stats::{QueryKind, QueryStats};
 use crate::store::MemoryDirectory;
 use crate::Zone;
 
@@ -48,6 +53,25 @@ pub struct GroveHandler {
     directory: Arc<MemoryDirectory>,
     /// `None` when forwarding is off.
     forwarder: Option<Arc<Forwarder>>,
+    stats: Arc<QueryStats>,
+}
+
+/// An answer with what the counters need to know about it.
+struct Counted {
+    answer: Answer,
+    kind: QueryKind,
+    /// The answer's records are of an unhealthy instance.
+    unhealthy: bool,
+}
+
+impl Counted {
+    fn of(kind: QueryKind, answer: Answer) -> Counted {
+        Counted {
+            answer,
+            kind,
+            unhealthy: false,
+        }
+    }
 }
 
 impl GroveHandler {
@@ -61,27 +85,49 @@ impl GroveHandler {
             rr: RrTable::new(config.policy.rr_buckets, random_seed()),
             directory,
             forwarder,
+            stats: Arc::new(QueryStats::new()),
         }
+    }
+
+    /// The counters of the queries this handler answers (shared, live).
+    pub fn stats(&self) -> Arc<QueryStats> {
+        self.stats.clone()
     }
 
     /// The answer to one question from `src` (no EDNS or header concerns).
     pub async fn answer(&self, query: &LowerQuery, src: SocketAddr) -> Answer {
+        self.answer_counted(query, src).await.answer
+    }
+
+    /// [`GroveHandler::answer`], with the query's kind and health.
+    async fn answer_counted(&self, query: &LowerQuery, src: SocketAddr) -> Counted {
         let original = query.original();
         let qname = original.name();
         let outcome = parse_labels(qname.iter(), &self.zone);
+        let kind = QueryKind::of(&outcome);
         if outcome == NameOutcome::Outside {
-            return self.forward(original).await;
+            return Counted::of(kind, self.forward(original).await);
         }
         if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
-            return Answer::empty(Disposition::Refused);
+            return Counted::of(kind, Answer::empty(Disposition::Refused));
         }
         let qtype = query.query_type();
-        match outcome {
+        let answer = match outcome {
             NameOutcome::Query(parsed) => {
                 let snapshot = self.directory.snapshot();
                 let asker = Asker::from_address(src.ip());
                 let selected = select(&parsed, &asker, &*snapshot, &self.rr, &self.policy);
-                answer_query(&absolute(qname), qtype, &parsed, &selected, &self.records)
+                let answer = answer_query(&absolute(qname), qtype, &parsed, &selected, &self.records);
+                // Only records of instances count as serving one (an
+                // explanation or NODATA serves nothing).
+                let unhealthy = !parsed.explain
+                    && answer.disposition == Disposition::Records
+                    && matches!(&selected, SelectOutcome::Selected(s) if s.degraded);
+                return Counted {
+                    answer,
+                    kind,
+                    unhealthy,
+                };
             }
             NameOutcome::Apex => self.records.apex(qtype),
             NameOutcome::SearchDomain => self.records.no_data(),
@@ -102,7 +148,8 @@ impl GroveHandler {
             NameOutcome::Malformed { above: None, .. } => self.records.nx_domain(),
             NameOutcome::Invalid(_) => Answer::empty(Disposition::FormatError),
             NameOutcome::Outside => Answer::empty(Disposition::Refused),
-        }
+        };
+        Counted::of(kind, answer)
     }
 
     async fn forward(&self, query: &hickory_proto::op::Query) -> Answer {
@@ -171,18 +218,24 @@ impl RequestHandler for GroveHandler {
         mut response_handle: R,
     ) -> ResponseInfo {
         let mut edns = response_edns(request.edns.as_ref());
-        let answer = if request.metadata.op_code != OpCode::Query {
-            Answer::empty(Disposition::NotImplemented)
+        let malformed = |disposition| Counted::of(QueryKind::Malformed, Answer::empty(disposition));
+        let counted = if request.metadata.op_code != OpCode::Query {
+            malformed(Disposition::NotImplemented)
         } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            Answer::empty(Disposition::BadVersion)
+            malformed(Disposition::BadVersion)
         } else if request.queries.len() != 1 {
-            Answer::empty(Disposition::FormatError)
+            malformed(Disposition::FormatError)
         } else {
-            self.answer(&request.queries.queries()[0], request.src()).await
+            self.answer_counted(&request.queries.queries()[0], request.src()).await
         };
+        let answer = counted.answer;
 
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = rcode(answer.disposition);
+        self.stats.record(counted.kind, metadata.response_code);
+        if counted.unhealthy {
+            self.stats.record_unhealthy_served();
+        }
         metadata.recursion_available = self.forwarder.is_some();
         metadata.authoritative = matches!(
             answer.disposition,
@@ -205,7 +258,12 @@ impl RequestHandler for GroveHandler {
             answer.additionals.iter(),
         );
         match response_handle.send_response(response).await {
-            Ok(info) => info,
+            Ok(info) => {
+                if info.truncation {
+                    self.stats.record_truncated();
+                }
+                info
+            }
             Err(error) => {
                 tracing::debug!(%error, "sending a DNS response failed");
                 let mut header = hickory_proto::op::Header {

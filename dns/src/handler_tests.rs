@@ -318,3 +318,66 @@ fn malformed_bytes_get_no_response_or_formerr() {
         assert!(rt.block_on(handle_bytes(&h, bytes, src, Protocol::Udp)).is_none());
     }
 }
+
+#[test]
+fn queries_are_counted_by_kind_and_rcode() {
+    use crate::stats::{QueryCount, QueryKind, RcodeClass};
+
+    let h = handler(false);
+    let stats = h.stats();
+    let send = |m: &Message| run(&h, m, Protocol::Udp).metadata.response_code;
+    let ask = |name: &str| send(&request(name, RecordType::A, Some(1232)));
+
+    assert_eq!(ask("closest.ms2.web.grove."), ResponseCode::NoError);
+    assert_eq!(stats.count(QueryKind::Closest, RcodeClass::NoError), 1);
+    assert_eq!(ask("closest.nope.grove."), ResponseCode::NXDomain);
+    assert_eq!(stats.count(QueryKind::Closest, RcodeClass::NxDomain), 1);
+    assert_eq!(ask("bogus.grove."), ResponseCode::NXDomain);
+    assert_eq!(ask("example.com."), ResponseCode::Refused);
+    assert_eq!(
+        send(&request("explain.rr.ms2.web.grove.", RecordType::TXT, None)),
+        ResponseCode::NoError
+    );
+    // Malformed: two questions (FORMERR) and an UPDATE (NOTIMP).
+    let mut two = request("closest.ms2.web.grove.", RecordType::A, None);
+    two.add_query(Query::query(Name::from_ascii("grove.").expect("name"), RecordType::SOA));
+    assert_eq!(send(&two), ResponseCode::FormErr);
+    assert_eq!(stats.count(QueryKind::Malformed, RcodeClass::FormErr), 1);
+    let mut update = request("closest.ms2.web.grove.", RecordType::A, None);
+    update.metadata.op_code = OpCode::Update;
+    assert_eq!(send(&update), ResponseCode::NotImp);
+
+    let count = |kind, rcode, count| QueryCount { kind, rcode, count };
+    assert_eq!(
+        stats.snapshot(),
+        vec![
+            count("closest", "NOERROR", 1),
+            count("closest", "NXDOMAIN", 1),
+            count("explain", "NOERROR", 1),
+            count("other_in_zone", "NXDOMAIN", 1),
+            count("forwarded", "REFUSED", 1),
+            count("malformed", "FORMERR", 1),
+            count("malformed", "NOTIMP", 1),
+        ]
+    );
+    assert_eq!((stats.truncated(), stats.unhealthy_served()), (0, 0));
+}
+
+#[test]
+fn truncated_and_unhealthy_answers_are_counted() {
+    let h = handler(false);
+    let stats = h.stats();
+    run(&h, &request("all.big.web.grove.", RecordType::A, None), Protocol::Udp);
+    run(&h, &request("all.big.web.grove.", RecordType::A, None), Protocol::Tcp);
+    assert_eq!(stats.truncated(), 1, "only the UDP answer is cut");
+    // instance-2 of ms2 is unhealthy and served (serve_unhealthy is on);
+    // its explanation and a NODATA for it serve no instance.
+    run(&h, &request("instance-2.ms2.web.grove.", RecordType::A, None), Protocol::Udp);
+    run(&h, &request("instance-2.ms2.web.grove.", RecordType::MX, None), Protocol::Udp);
+    run(
+        &h,
+        &request("explain.instance-2.ms2.web.grove.", RecordType::TXT, None),
+        Protocol::Udp,
+    );
+    assert_eq!(stats.unhealthy_served(), 1);
+}

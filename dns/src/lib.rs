@@ -24,7 +24,8 @@
 //! [`MemoryDirectory`] ([`store`]) is the directory netmanager fills until
 //! the control plane lands; [`geo`] computes great-circle distances for it.
 //! [`DnsConfig`] ([`config`]) is the `[dns]` configuration; [`resolv_conf`]
-//! finds the host's upstream resolvers.
+//! finds the host's upstream resolvers. [`stats`] ([`QueryStats`]) counts
+//! queries by kind and response code for metrics.
 
 pub mod answer;
 pub mod capture;
@@ -48,6 +49,7 @@ pub mod rr;
 pub mod scope;
 pub mod select;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod ttl;
 pub mod zone;
@@ -77,6 +79,7 @@ pub use rr::RrTable;
 pub use scope::{AppScope, AskerContext};
 pub use select::{select, Asker, SelectOutcome};
 pub use server::DnsServer;
+pub use stats::{QueryCount, QueryKind, QueryStats, RcodeClass};
 pub use store::{DirectorySnapshot, MemoryDirectory};
 pub use ttl::TtlConfig;
 pub use zone::Zone;

@@ -18,6 +18,7 @@ use crate::config::DnsConfig;
 use crate::forward::Forwarder;
 use crate::handler::GroveHandler;
 use crate::resolv_conf::{read_resolv_conf, upstreams_from, RESOLV_CONF};
+use crate::stats::QueryStats;
 use crate::store::MemoryDirectory;
 use crate::DnsError;
 
@@ -32,6 +33,7 @@ const EPHEMERAL_TRIES: usize = 16;
 pub struct DnsServer {
     server: Server<GroveHandler>,
     local_addrs: Vec<SocketAddr>,
+    stats: Arc<QueryStats>,
 }
 
 impl DnsServer {
@@ -54,18 +56,28 @@ impl DnsServer {
             Arc::new(Forwarder::new(upstreams))
         });
         let handler = GroveHandler::new(&config, directory, forwarder);
+        let stats = handler.stats();
         let mut server = Server::new(handler);
         for (udp, tcp, address) in sockets {
             tracing::info!(%address, zone = %config.zone, "DNS listening (udp, tcp)");
             server.register_socket(udp);
             server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
         }
-        Ok(DnsServer { server, local_addrs })
+        Ok(DnsServer {
+            server,
+            local_addrs,
+            stats,
+        })
     }
 
     /// The addresses actually bound (tests listen on port 0).
     pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.local_addrs.clone()
+    }
+
+    /// The live query counters (for metrics): read them any time, from any thread.
+    pub fn stats(&self) -> Arc<QueryStats> {
+        self.stats.clone()
     }
 
     /// Stops serving.

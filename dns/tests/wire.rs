@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dns::{DnsConfig, DnsServer, ForwardConfig, Instance, MemoryDirectory, NodeId, Protocol, RttEstimate};
+use dns::{
+    DnsConfig, DnsServer, ForwardConfig, Instance, MemoryDirectory, NodeId, Protocol, QueryKind, RcodeClass, RttEstimate,
+};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -176,6 +178,15 @@ async fn big_answers_truncate_over_udp_and_come_whole_over_tcp() {
         assert!(!m.metadata.truncation);
         assert_eq!(m.answers.len(), 150);
     }
+    // Counted before sending, so already there; truncation is known only
+    // once the response is encoded and may land just after the client read it.
+    let stats = server.stats();
+    assert_eq!(stats.count(QueryKind::All, RcodeClass::NoError), 6);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while stats.truncated() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(stats.truncated(), 3);
     server.shutdown().await;
 }
 

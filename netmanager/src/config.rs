@@ -21,6 +21,7 @@ use dns::{DnsConfig, Location};
 use overlay::{DeviceConfig, PeerConfig, PrivateKey};
 use serde::Deserialize;
 
+use crate::control::ControlConfig;
 use crate::NetmanagerError;
 
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/grove/netmanager.sock";
@@ -37,8 +38,10 @@ pub struct NodeConfig {
     pub listen_address: Option<IpAddr>,
     #[serde(default = "default_interface")]
     pub interface: String,
-    /// The node's overlay IPv4 address with the prefix routed into the mesh.
-    pub address: IpNet,
+    /// The node's overlay IPv4 address with the prefix routed into the mesh
+    /// (static mode; in dynamic mode the authority assigns it).
+    #[serde(default)]
+    pub address: Option<IpNet>,
     /// Optional overlay IPv6 address (ULA) with its prefix.
     #[serde(default)]
     pub address6: Option<IpNet>,
@@ -71,6 +74,9 @@ pub struct NodeConfig {
     pub dns_on_overlay: bool,
     #[serde(default, rename = "peer")]
     pub peers: Vec<PeerEntry>,
+    /// Dynamic mode: join with a token, peers from signed records.
+    #[serde(default)]
+    pub control: Option<ControlConfig>,
 }
 
 /// One `[[peer]]`: the data-plane part (key, endpoints, prefixes) plus what
@@ -139,10 +145,23 @@ impl NodeConfig {
             path: path.to_owned(),
             message,
         })?;
-        // A relative key path means "next to the config file".
-        if config.private_key_file.is_relative() {
-            if let Some(dir) = path.parent() {
-                config.private_key_file = dir.join(&config.private_key_file);
+        // A relative path means "next to the config file".
+        if let Some(dir) = path.parent() {
+            let anchor = |p: &mut PathBuf| {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            };
+            anchor(&mut config.private_key_file);
+            if let Some(control) = config.control.as_mut() {
+                anchor(&mut control.identity_file);
+                anchor(&mut control.state_dir);
+                if let Some(file) = control.join_token_file.as_mut() {
+                    anchor(file);
+                }
+                if let Some(admit) = control.admit.as_mut() {
+                    anchor(&mut admit.tokens_file);
+                }
             }
         }
         Ok(config)
@@ -151,11 +170,24 @@ impl NodeConfig {
     /// Parses and checks a config; the message says what to fix.
     pub fn parse(text: &str) -> Result<NodeConfig, String> {
         let config: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-        if !config.address.addr().is_ipv4() {
-            return Err(format!(
-                "`address = \"{}\"` must be IPv4; put an IPv6 overlay address in `address6`",
-                config.address
-            ));
+        match (&config.address, &config.control) {
+            (None, None) => {
+                return Err("`address` is missing: give the node its overlay address (static mode), \
+                    or add a [control] section to join a dynamic mesh"
+                    .into())
+            }
+            (Some(address), None) if !address.addr().is_ipv4() => {
+                return Err(format!(
+                    "`address = \"{address}\"` must be IPv4; put an IPv6 overlay address in `address6`"
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err("`address` is assigned by the admission authority in dynamic mode ([control]); remove it".into())
+            }
+            (None, Some(_)) if !config.peers.is_empty() => {
+                return Err("[[peer]] entries are not used in dynamic mode ([control]): peers come from signed records; remove them".into())
+            }
+            _ => {}
         }
         if let Some(a6) = config.address6 {
             if !a6.addr().is_ipv6() {
@@ -181,10 +213,11 @@ impl NodeConfig {
         Ok(config)
     }
 
-    /// The data-plane configuration, with the key loaded from disk.
-    pub fn device_config(&self) -> Result<DeviceConfig, NetmanagerError> {
+    /// The data-plane configuration, with the key loaded from disk;
+    /// `address` is the static one or the one derived from the grant.
+    pub fn device_config(&self, address: IpNet) -> Result<DeviceConfig, NetmanagerError> {
         let key = PrivateKey::load(&self.private_key_file)?;
-        let mut addresses = vec![self.address];
+        let mut addresses = vec![address];
         addresses.extend(self.address6);
         let mut device = DeviceConfig::new(key, addresses);
         device.listen_port = self.listen_port;
@@ -197,9 +230,28 @@ impl NodeConfig {
         Ok(device)
     }
 
-    /// This node's name (DNS `node`); default: its overlay address.
+    /// This node's name (DNS `node`); default: its overlay address, or in
+    /// dynamic mode the host name.
     pub fn node_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| self.address.addr().to_string())
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        match self.address {
+            Some(address) => address.addr().to_string(),
+            None => host_name(),
+        }
+    }
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // on success within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_owned(),
+        _ => "node".to_owned(),
     }
 }
 
@@ -246,6 +298,10 @@ mod tests {
     fn mistakes_are_explained() {
         let typo = NodeConfig::parse("private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\nlisten_prot = 1\n");
         assert!(typo.is_err_and(|e| e.contains("listen_prot")));
+        let none = NodeConfig::parse("private_key_file = \"k\"\n");
+        assert!(none.is_err_and(|e| e.contains("[control]")));
+        let both = NodeConfig::parse("private_key_file = \"k\"\naddress = \"10.18.0.1/16\"\n[control]\n");
+        assert!(both.is_err_and(|e| e.contains("remove it")));
         let v6 = NodeConfig::parse("private_key_file = \"k\"\naddress = \"fd18::1/64\"\n");
         assert!(v6.is_err_and(|e| e.contains("address6")));
         let bad_key = NodeConfig::parse(

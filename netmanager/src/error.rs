@@ -30,6 +30,10 @@ pub enum NetmanagerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("control plane: {0}")]
+    Control(#[from] crate::control::ControlError),
+    #[error("startup: {0}")]
+    Startup(String),
     #[error("control socket {path} answered with something unexpected: {message}")]
     ControlProtocol { path: PathBuf, message: String },
 }

@@ -1,8 +1,9 @@
 //! Semantic DNS served by the node: the directory it answers from and the
-//! server. Until the control plane lands (issue 4) the directory is filled
-//! from the static config (node and peer locations), from handshake RTTs the
-//! data plane measures anyway, and from instances registered through the
-//! local API.
+//! server. In static mode the directory is filled from the config (node and
+//! peer locations), from handshake RTTs the data plane measures anyway, and
+//! from instances registered through the local API; in dynamic mode the
+//! control plane ([`crate::control::project`]) fills it from signed records
+//! and probes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,7 +31,7 @@ pub struct Naming {
 impl Naming {
     /// Fills the directory from the config and starts the DNS server on the
     /// configured addresses (plus the overlay address, unless turned off).
-    pub async fn start(config: &NodeConfig) -> Result<Naming, NetmanagerError> {
+    pub async fn start(config: &NodeConfig, overlay: std::net::IpAddr) -> Result<Naming, NetmanagerError> {
         let local = config.node_name();
         let directory = Arc::new(MemoryDirectory::new(NodeId::new(&local)));
         directory.update(|u| -> Result<(), NetmanagerError> {
@@ -47,7 +48,7 @@ impl Naming {
         })?;
         let mut dns = config.dns.clone();
         if config.dns_on_overlay {
-            let overlay = SocketAddr::new(config.address.addr(), 53);
+            let overlay = SocketAddr::new(overlay, 53);
             if !dns.listen.contains(&overlay) {
                 dns.listen.push(overlay);
             }
@@ -86,6 +87,11 @@ impl Naming {
                 });
             }
         }
+    }
+
+    /// Query counters of the running server (for metrics).
+    pub fn stats(&self) -> Arc<dns::QueryStats> {
+        self.server.stats()
     }
 
     pub async fn shutdown(self) {

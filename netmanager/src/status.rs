@@ -4,6 +4,38 @@ use std::fmt::Write;
 
 use overlay::{DeviceStatus, PeerStatus};
 
+use crate::api::Members;
+
+/// Renders the dynamic mesh: this node, its members with their RTT
+/// (measured or estimated), and what `closest` answers from here.
+pub fn render_members(members: &Members) -> String {
+    let mut out = String::new();
+    let local = &members.view.local;
+    let role = if local.is_authority { " (admission authority)" } else { "" };
+    let _ = writeln!(out, "node: {}{role}", local.name);
+    let _ = writeln!(out, "  peer id: {}", local.peer_id);
+    let _ = writeln!(out, "  subnet: {}", local.subnet);
+    let _ = writeln!(out, "  coordinate error: {:.0}%", local.coordinate_error * 100.0);
+    let _ = writeln!(out, "\nmembers: {}", members.view.members.len());
+    let _ = writeln!(out, "  {:<16} {:<8} {:<16} {:>20}  {:<16} INSTANCES", "NAME", "STATE", "SUBNET", "RTT", "LOCATION");
+    for m in &members.view.members {
+        let rtt = match m.rtt_ms() {
+            Some((ms, source)) => format!("{ms:.1} ms {source}"),
+            None => "-".into(),
+        };
+        let location = m.location.map(|(lat, lon)| format!("{lat:.2},{lon:.2}")).unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "  {:<16} {:<8} {:<16} {:>20}  {:<16} {}", m.name, m.state, m.subnet, rtt, location, m.instances);
+    }
+    if !members.closest.is_empty() {
+        let _ = writeln!(out, "\nclosest answers from here:");
+        for c in &members.closest {
+            let address = c.address.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+            let _ = writeln!(out, "  closest.{}.{}.{} -> instance {} on {} ({address})", c.service, c.app, c.namespace, c.number, c.node);
+        }
+    }
+    out
+}
+
 /// Renders the status the way `wg show` lays it out.
 pub fn render(status: &DeviceStatus) -> String {
     let mut out = String::new();

@@ -11,7 +11,8 @@
 //!   controlled at runtime through [`WanControl`].
 //! - [`VethLink`]: two namespaces joined by one veth pair, for benchmarks.
 //! - [`geo`]: the latency-from-geography model.
-//! - [`grove`]: real `netmanager` daemons on testbed namespaces.
+//! - [`grove`]: real `netmanager` daemons on testbed namespaces (static
+//!   mode); [`dynamic`]: token-joined meshes; [`dnsq`]: a tiny DNS client.
 //! - [`inns`]: run a closure (sockets) inside a namespace.
 //! - [`interrupt`]: Ctrl-C as a flag, so tools unwind through their guards.
 //! - helpers: [`unique_name`], [`bin_path`], [`wait_until`], [`ping`].
@@ -21,6 +22,8 @@
 pub mod bins;
 pub mod child;
 pub mod cmd;
+pub mod dnsq;
+pub mod dynamic;
 pub mod error;
 pub mod geo;
 pub mod grove;

@@ -7,6 +7,7 @@
 
 /// Scenario modules live in `tests/netns/<name>.rs`; add new ones here.
 mod netns {
+    mod control;
     mod dns;
     mod mesh;
     mod pcap;

@@ -6,14 +6,19 @@
 //!
 //! `netmanager status` is its client ([`client`]). Routes live in
 //! `routes.rs` (`GET /v1/status`, `GET|POST /v1/instances`,
-//! `DELETE /v1/instances/<service>/<app>/<namespace>/<number>`); errors
+//! `DELETE /v1/instances/<service>/<app>/<namespace>/<number>`, and in
+//! dynamic mode `GET /v1/members`, `GET|POST /v1/workloads`,
+//! `DELETE /v1/workloads/<service>/<app>/<namespace>/<number>`); errors
 //! become HTTP statuses in one place ([`ApiError`]).
 
 pub mod client;
 mod instances;
+mod members;
 mod routes;
+mod workloads;
 
 pub use instances::InstanceSpec;
+pub use members::{ClosestAnswer, Members};
 
 use std::convert::Infallible;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -38,6 +43,13 @@ pub struct ApiState {
     pub directory: Arc<dns::store::MemoryDirectory>,
     /// This node's name, the default node of registered instances.
     pub local: String,
+    /// Dynamic mode: where local instances are announced.
+    pub control: Option<crate::control::ControlHandle>,
+    /// Dynamic mode: the node's workload namespaces (taken at shutdown).
+    pub workloads: Option<Arc<parking_lot::Mutex<Option<crate::workload::Workloads>>>>,
+    pub dns_stats: Arc<dns::QueryStats>,
+    /// The resolver's policy settings (status shows what `closest` picks).
+    pub policy: dns::PolicyConfig,
 }
 
 /// An API failure, mapped to its HTTP status in [`ApiError::into_response`].
@@ -49,6 +61,10 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -57,6 +73,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -140,5 +158,47 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl ApiState {
+    /// Everything a Prometheus scrape reports, read fresh.
+    pub fn metrics_inputs(&self) -> crate::metrics::MetricsInputs {
+        let view = self.control.as_ref().map(|c| c.view()).unwrap_or_default();
+        let members = view
+            .members
+            .iter()
+            .map(|m| crate::metrics::MemberMetrics {
+                name: m.name.clone(),
+                peer_id: m.peer_id.clone(),
+                state: match m.state.as_str() {
+                    "alive" => "alive",
+                    "suspect" => "suspect",
+                    _ => "dead",
+                },
+                rtt_seconds: m.rtt_ms().map(|(ms, _)| ms / 1000.0),
+                rtt_measured: m.measured_ms.is_some(),
+                estimated_rtt_seconds: m.estimated_ms.map(|ms| ms / 1000.0),
+                estimate_error_ratio: match (m.measured_ms, m.estimated_ms) {
+                    (Some(measured), Some(estimated)) if measured > 0.0 => Some((estimated - measured).abs() / measured),
+                    _ => None,
+                },
+            })
+            .collect();
+        let snapshot = self.directory.snapshot();
+        let instances_served = snapshot
+            .service_names()
+            .map(|s| dns::Directory::service(&*snapshot, s).len() as u64)
+            .sum();
+        crate::metrics::MetricsInputs {
+            device: self.device.status(),
+            dns: self.dns_stats.snapshot(),
+            dns_truncated: self.dns_stats.truncated(),
+            dns_unhealthy_served: self.dns_stats.unhealthy_served(),
+            members,
+            membership_changes: view.changes,
+            local_coordinate_error: view.local.coordinate_error,
+            instances_served,
+        }
     }
 }
