@@ -18,7 +18,7 @@ use netmanager::{config::DEFAULT_CONTROL_SOCKET, keygen, status, NodeConfig};
 ///   netmanager run --config node.toml --join-token <token>   # on every other node
 ///   netmanager status                                  # members, RTTs, closest answers
 ///
-/// A static mesh: `address` and [[peer]] entries in node.toml, no [control].
+/// Or static mode: `address` and [[peer]] entries in node.toml, no [control].
 #[derive(Parser)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Cli {
