@@ -25,20 +25,22 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// grove's local demo: a 3-node encrypted mesh on this machine.
+/// grove's local demo: a dynamic encrypted mesh on this machine.
 ///
 /// What it does, in about 10 seconds:
-///   1. builds network namespaces for three nodes, Munich, Frankfurt and
-///      Helsinki, behind a router whose userspace WAN emulator (`wanem`)
-///      delays packets by the distance between the sites;
-///   2. writes a key and a static-mode config per node and starts a real
-///      `netmanager` in each namespace (full mesh, UDP 50103, overlay
-///      10.18.0.0/24);
-///   3. waits until every pair has a tunnel, then pings each pair over the
-///      underlay and over the overlay and prints both RTTs next to the
-///      modelled one;
-///   4. shows `netmanager status` of one node;
-///   5. tears everything down: daemons, namespaces, keys, logs. Ctrl-C at
+///   1. builds network namespaces for four nodes, Munich, Frankfurt,
+///      Helsinki and Espoo, behind a router whose userspace WAN emulator
+///      (`wanem`) delays packets by the distance between the sites;
+///   2. makes a join token, starts `netmanager` on Munich as the admission
+///      authority and lets the others join with the token: each gets a /26
+///      and learns its peers from signed, gossiped records;
+///   3. pings each pair over the underlay and over the overlay and prints
+///      both RTTs next to the modelled one;
+///   4. shows `netmanager status` (members, RTTs, closest answers);
+///   5. starts ms2 workloads in Frankfurt and Helsinki, asks every node's
+///      resolver for closest.ms2, kills Helsinki and shows the answers move,
+///      restarts it and shows them come back;
+///   6. tears everything down: daemons, namespaces, keys, logs. Ctrl-C at
 ///      any point tears down too.
 ///
 /// Needs: root (namespaces, TUN), iproute2 and iputils-ping, and the

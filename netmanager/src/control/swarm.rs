@@ -42,7 +42,14 @@ pub fn build(keypair: Keypair) -> Result<Swarm<Behaviour>, SwarmError> {
         .map_err(|e| SwarmError::Transport(e.to_string()))?
         .with_behaviour(|key| behaviour(key).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>))
         .map_err(|e| SwarmError::Transport(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(IDLE_TIMEOUT)
+                // Lazy negotiation sends the request with the protocol
+                // proposal: a probe costs one round trip, not two, so its
+                // timing is the path's RTT. Every member speaks our
+                // protocols, so the optimism is never wasted.
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
         .build();
     Ok(swarm)
 }

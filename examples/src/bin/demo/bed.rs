@@ -1,11 +1,12 @@
-//! The demo's network: three sites behind the WAN emulator, a netmanager
-//! on each, and the order in which it all goes away again.
+//! The demo's network: four nodes at three sites behind the WAN emulator,
+//! joined into one dynamic mesh with a token, and the order in which it all
+//! goes away again.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use netns_tests::grove::GroveMesh;
+use netns_tests::dynamic::DynamicMesh;
 use netns_tests::{ping_with, PingOptions, ScratchDir, Site, Testbed};
 
 use crate::stop;
@@ -14,12 +15,15 @@ use crate::ui::{progress, step};
 /// How long the first handshake between two nodes may take.
 const MESH_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The sites the demo's nodes stand at.
+/// The sites the demo's nodes stand at; the first is the admission
+/// authority. Espoo is Helsinki's neighbour, so it has a near alternative
+/// when Helsinki goes away.
 pub fn sites() -> Vec<Site> {
     vec![
         Site::new("munich", 48.1374, 11.5755),
         Site::new("frankfurt", 50.1109, 8.6821),
         Site::new("helsinki", 60.1699, 24.9384),
+        Site::new("espoo", 60.2055, 24.6559),
     ]
 }
 
@@ -27,24 +31,21 @@ pub fn sites() -> Vec<Site> {
 /// daemons stop, their directory (keys, configs, sockets, logs) goes, and
 /// last the namespaces, the veths and the WAN emulator.
 pub struct DemoBed {
-    pub mesh: GroveMesh,
+    pub mesh: DynamicMesh,
     pub dir: ScratchDir,
     pub tb: Testbed,
+    /// Each node's overlay address (`.1` of the subnet it was granted).
+    pub overlays: Vec<Ipv4Addr>,
 }
 
 impl DemoBed {
-    /// Builds the namespaces, writes keys and configs, starts every node and
-    /// waits until every pair has completed a handshake.
+    /// Builds the namespaces, makes a join token, starts the authority and
+    /// lets the other nodes join with the token, then waits for the tunnels.
     pub fn bring_up(sites: &[Site]) -> Result<DemoBed> {
         let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
-        step(&format!(
-            "building namespaces: a router with the WAN emulator, and {}",
-            names.join(", ")
-        ));
+        step(&format!("building namespaces: a router with the WAN emulator, and {}", names.join(", ")));
         let started = Instant::now();
-        let builder = sites.iter().fold(Testbed::builder(), |b, site| {
-            b.with_node_at(site.name.clone(), site.clone())
-        });
+        let builder = sites.iter().fold(Testbed::builder(), |b, site| b.with_node_at(site.name.clone(), site.clone()));
         let tb = builder.build().context("building the testbed")?;
         progress(&format!(
             "{} namespaces up in {:.1} s; packets between sites are delayed by their distance",
@@ -54,57 +55,58 @@ impl DemoBed {
         stop::check()?;
 
         let dir = ScratchDir::new("demo").context("creating the demo directory")?;
-        step("generating a key and a static-mode config per node");
-        progress(&format!("in {}", dir.path().display()));
-        let specs: Vec<(&str, &str, IpAddr)> = tb
-            .nodes()
-            .iter()
-            .map(|n| (n.name(), n.netns().name(), IpAddr::V4(n.ipv4())))
-            .collect();
-        let mut plans = GroveMesh::plan(&specs);
-        // Each config carries every node's location, for DNS `closest`.
-        for (plan, node) in plans.iter_mut().zip(tb.nodes()) {
-            plan.location = node.site().map(|s| (s.lat, s.lon));
-        }
-        let mut mesh = GroveMesh::prepare(plans, dir.path()).context("netmanager keygen")?;
-        step("starting netmanager on each node");
+        step("making a join token on the authority (`netmanager token --file tokens`)");
+        let mut mesh = DynamicMesh::prepare(&tb, dir.path()).context("writing keys and configs")?;
+        progress(&format!("token {}… in {}/tokens (0600); configs in {}", &mesh.token[..8], dir.path().display(), dir.path().display()));
+        step(&format!("starting the authority on {} (`netmanager run --admit tokens`), then the others with the token", names[0]));
         for i in 0..mesh.nodes.len() {
             stop::check()?;
-            let plan = mesh.nodes[i].plan.clone();
-            progress(&format!(
-                "starting netmanager on {} (namespace {}, underlay {}, overlay {})",
-                plan.name, plan.netns, plan.underlay, plan.overlay
-            ));
-            if let Err(e) = mesh.start_node(i) {
+            let started = Instant::now();
+            if let Err(e) = mesh.nodes[i].start() {
                 stop::check()?;
-                return Err(anyhow::anyhow!("{e}\n{}", mesh.logs())).context("starting netmanager");
+                return Err(anyhow::anyhow!("{e}\n{}", mesh.logs(15))).context("starting netmanager");
             }
+            let node = &mesh.nodes[i];
+            let subnet = node.subnet().unwrap_or_else(|| "?".into());
+            let how = if i == 0 { "is the authority; granted itself" } else { "joined with the token; granted" };
+            progress(&format!("{} {how} {subnet} ({:.0} ms)", node.name, started.elapsed().as_secs_f64() * 1000.0));
         }
-        let bed = DemoBed { mesh, dir, tb };
+        step("waiting until every node knows every other from their signed records");
+        let started = Instant::now();
+        mesh.wait_converged(Duration::from_secs(20)).map_err(|e| anyhow::anyhow!("{e}\n{}", mesh.logs(15)))?;
+        progress(&format!("membership complete in {:.0} ms: no peer list was configured anywhere", started.elapsed().as_secs_f64() * 1000.0));
+        let overlays = mesh
+            .nodes
+            .iter()
+            .map(|n| n.overlay().with_context(|| format!("{} has no subnet", n.name)))
+            .collect::<Result<Vec<_>>>()?;
+        let bed = DemoBed { mesh, dir, tb, overlays };
         bed.wait_for_mesh()?;
         Ok(bed)
     }
 
     /// The overlay address of node `i`.
     pub fn overlay(&self, i: usize) -> IpAddr {
-        IpAddr::V4(self.mesh.nodes[i].plan.overlay)
+        IpAddr::V4(self.overlays[i])
     }
 
     /// Node pairs `(a, b)` with `a < b`.
     pub fn pairs(&self) -> Vec<(usize, usize)> {
         let n = self.mesh.nodes.len();
-        (0..n)
-            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
-            .collect()
+        (0..n).flat_map(|a| (a + 1..n).map(move |b| (a, b))).collect()
+    }
+
+    /// The node name owning overlay address `ip` (its subnet's /26).
+    pub fn owner(&self, ip: Ipv4Addr) -> &str {
+        self.overlays
+            .iter()
+            .position(|o| u32::from(*o) & !63 == u32::from(ip) & !63)
+            .map_or("?", |i| self.mesh.nodes[i].name.as_str())
     }
 
     fn wait_for_mesh(&self) -> Result<()> {
-        step("waiting for the mesh: the first ping on each pair starts its handshake");
-        let once = PingOptions {
-            count: 1,
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_secs(1),
-        };
+        step("waiting for the tunnels: the first ping on each pair starts its handshake");
+        let once = PingOptions { count: 1, interval: Duration::from_millis(200), timeout: Duration::from_secs(1) };
         for (a, b) in self.pairs() {
             let (from, to) = (self.tb.node(a), self.overlay(b));
             let started = Instant::now();
@@ -119,17 +121,12 @@ impl DemoBed {
                         "{} cannot reach {} ({to}) over the overlay after {MESH_TIMEOUT:?}\n{}",
                         from.name(),
                         self.tb.node(b).name(),
-                        self.mesh.logs()
+                        self.mesh.logs(15)
                     );
                 }
             }
-            progress(&format!(
-                "{} ↔ {}: tunnel up, first reply after {:.0} ms",
-                from.name(),
-                self.tb.node(b).name(),
-                started.elapsed().as_secs_f64() * 1000.0
-            ));
         }
+        progress(&format!("{} tunnels up", self.pairs().len()));
         Ok(())
     }
 
@@ -139,20 +136,11 @@ impl DemoBed {
         let names = self.tb.netns_names();
         let dir = self.dir.path().to_owned();
         drop(self);
-        let left: Vec<&String> = names
-            .iter()
-            .filter(|n| netns_tests::Netns::exists(n))
-            .collect();
+        let left: Vec<&String> = names.iter().filter(|n| netns_tests::Netns::exists(n)).collect();
         if !left.is_empty() {
-            anyhow::bail!(
-                "namespaces left behind: {left:?}; delete them with `ip netns delete NAME`"
-            );
+            anyhow::bail!("namespaces left behind: {left:?}; delete them with `ip netns delete NAME`");
         }
-        progress(&format!(
-            "nothing left behind: {} namespaces deleted, {} removed",
-            names.len(),
-            dir.display()
-        ));
+        progress(&format!("nothing left behind: {} namespaces deleted, {} removed", names.len(), dir.display()));
         Ok(())
     }
 }

@@ -13,18 +13,16 @@ use crate::ui::say;
 pub fn hold(bed: &mut DemoBed, netmanager: &Path) -> Result<()> {
     let first = &bed.mesh.nodes[0];
     let last = &bed.mesh.nodes[bed.mesh.nodes.len() - 1];
-    let (ns0, ns1) = (first.plan.netns.as_str(), last.plan.netns.as_str());
+    let last_overlay = bed.overlay(bed.mesh.nodes.len() - 1);
+    let (ns0, ns1) = (first.netns.as_str(), last.netns.as_str());
     let dir = bed.dir.path().display();
     say("");
     say("The mesh stays up until you press Ctrl-C. From another terminal, as root:");
     say("");
     for (command, what) in [
         (
-            format!("ip netns exec {ns0} ping {}", last.plan.overlay),
-            format!(
-                "{} → {} through the tunnel",
-                first.plan.name, last.plan.name
-            ),
+            format!("ip netns exec {ns0} ping {last_overlay}"),
+            format!("{} → {} through the tunnel", first.name, last.name),
         ),
         (
             format!(
@@ -32,7 +30,7 @@ pub fn hold(bed: &mut DemoBed, netmanager: &Path) -> Result<()> {
                 netmanager.display(),
                 first.control_socket.display()
             ),
-            format!("the peers of {}, like `wg show`", first.plan.name),
+            format!("members, RTTs, closest answers and tunnels of {}", first.name),
         ),
         (
             format!("ip netns exec {ns1} tcpdump -ni eth0 udp port 50103"),
@@ -43,11 +41,19 @@ pub fn hold(bed: &mut DemoBed, netmanager: &Path) -> Result<()> {
             "the TUN and its overlay address".into(),
         ),
         (
-            format!("cat {dir}/{}.toml", first.plan.name),
-            "a node's static-mode config".into(),
+            format!("ip netns exec {ns1} dig @127.0.0.153 explain.closest.ms2.cam.grove TXT"),
+            "why the resolver picks what it picks".into(),
         ),
         (
-            format!("tail -f {dir}/{}.log", first.plan.name),
+            format!("ip netns exec {ns0} curl -s 127.0.0.1:9103/metrics | grep grove_member"),
+            "Prometheus metrics".into(),
+        ),
+        (
+            format!("cat {dir}/{}.toml", first.name),
+            "the authority's config ([control] + --admit)".into(),
+        ),
+        (
+            format!("tail -f {dir}/{}.log", first.name),
             "a node's log".into(),
         ),
     ] {
@@ -65,7 +71,7 @@ pub fn hold(bed: &mut DemoBed, netmanager: &Path) -> Result<()> {
                 *seen = true;
                 say(&format!(
                     "note: netmanager on {} has exited; see {dir}/{}.log",
-                    node.plan.name, node.plan.name
+                    node.name, node.name
                 ));
             }
         }

@@ -19,7 +19,7 @@ use crate::DemoArgs;
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
     let binaries = preflight::check()?;
-    say("grove demo: a 3-node encrypted mesh on this machine, with WAN latency from geography");
+    say("grove demo: a dynamic encrypted mesh of 4 nodes at 3 sites on this machine, with WAN latency from geography");
     say("");
     let mut bed = DemoBed::bring_up(&sites())?;
     let result = tour(&mut bed, args, &binaries);
@@ -44,7 +44,7 @@ fn tour(bed: &mut DemoBed, args: &DemoArgs, binaries: &Binaries) -> Result<()> {
     say(&rtt::render(&rows));
 
     let first = &bed.mesh.nodes[0];
-    step(&format!("`netmanager status` on {}", first.plan.name));
+    step(&format!("`netmanager status` on {}", first.name));
     stop::check()?;
     let status = first.status_text()?;
     say(&indented(&status));
@@ -68,12 +68,7 @@ fn tour(bed: &mut DemoBed, args: &DemoArgs, binaries: &Binaries) -> Result<()> {
 }
 
 fn summary(bed: &DemoBed, rows: &[PairRtt], hold: bool) {
-    let names: Vec<&str> = bed
-        .mesh
-        .nodes
-        .iter()
-        .map(|n| n.plan.name.as_str())
-        .collect();
+    let names: Vec<&str> = bed.mesh.nodes.iter().map(|n| n.name.as_str()).collect();
     let costs: Vec<f64> = rows.iter().filter_map(PairRtt::tunnel_cost_ms).collect();
     let mean_cost = costs.iter().sum::<f64>() / costs.len().max(1) as f64;
     say("What you saw:");
@@ -83,20 +78,20 @@ fn summary(bed: &DemoBed, rows: &[PairRtt], hold: bool) {
         names.join(", ")
     ));
     say("    delays every packet by the great-circle distance between the sites (0.5 ms + 1 ms per 100 km, each way).");
-    say("  - one netmanager per node in static mode: a full mesh of WireGuard-style tunnels (Noise IK,");
-    say("    boringtun) on UDP 50103, overlay addresses 10.18.0.1-3; sessions came up on the first packet.");
-    say(&format!(
-        "  - the tunnel's round trips track the underlay's: on average it added {mean_cost:+.2} ms per round trip."
-    ));
-    say("  - `netmanager status`: each peer's endpoint, allowed IPs, latest handshake and bytes moved.");
-    say("  - semantic DNS: every node's resolver answered `closest.ms2` with the instance nearest to it.");
+    say("  - a dynamic mesh: munich is the admission authority; the others joined with a token, got a /26 each");
+    say("    (10.18.0.0 upward) and learnt their peers from signed, gossiped records (libp2p, TCP 50103).");
+    say("  - WireGuard-style tunnels (Noise IK, boringtun) on UDP 50103 between all of them, derived from those records;");
+    say(&format!("    on average the tunnel added {mean_cost:+.2} ms per round trip."));
+    say("  - `netmanager status`: members, their RTT (measured by probes or estimated by Vivaldi coordinates),");
+    say("    and what `closest` answers from that node.");
+    say("  - workloads in their own namespaces, found by name; killing a node moved the answers within a second or two.");
     say("");
     say("Try next:");
     if !hold {
         say("  cargo run --release -p examples --bin demo -- --hold      # keep the mesh up and poke at it");
     }
     say("  cargo test --release --workspace                           # the scenario tests (as root)");
-    say("  cargo run --release -p netns-tests --bin bench -- overlay  # grove vs wireguard-go vs nebula");
-    say("  README.md, \"Static mode\"                                   # run netmanager on real machines");
+    say("  cargo run --release -p netns-tests --bin bench -- closest  # 30 nodes: accuracy, failover, convergence");
+    say("  README.md, \"Dynamic mode\"                                 # run netmanager on real machines");
     say("");
 }
