@@ -8,6 +8,7 @@
 //! second set of counters to keep in step. Every family's HELP and TYPE are
 //! written even when it has no samples yet, so dashboards see the names.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -50,9 +51,11 @@ pub struct MetricsInputs {
 pub struct MemberMetrics {
     /// Its node name: the `member` label.
     pub name: String,
-    /// Its control-plane (libp2p) peer id; not rendered. Device peers are
-    /// labelled by their WireGuard key, which a member does not carry here.
+    /// Its control-plane (libp2p) peer id.
     pub peer_id: String,
+    /// Its overlay (WireGuard) public key as [`overlay::PeerStatus::public_key`]
+    /// spells it: the device's peer with this key is labelled with `name`.
+    pub overlay_key: Option<String>,
     /// `alive`, `suspect` or `dead`.
     pub state: &'static str,
     /// The RTT the directory uses for it.
@@ -83,8 +86,11 @@ const MEMBER_STATES: [&str; 3] = ["alive", "suspect", "dead"];
 /// The metrics of `inputs` in the text exposition format.
 pub fn render(inputs: &MetricsInputs) -> String {
     let mut w = Exposition::default();
-    let peers: Vec<(&str, &overlay::PeerStatus)> =
-        inputs.device.peers.iter().map(|p| (p.public_key.as_str(), p)).collect();
+    let names: HashMap<&str, &str> =
+        inputs.members.iter().filter_map(|m| Some((m.overlay_key.as_deref()?, m.name.as_str()))).collect();
+    let peers: Vec<(&str, &overlay::PeerStatus)> = (inputs.device.peers.iter())
+        .map(|p| (names.get(p.public_key.as_str()).copied().unwrap_or(&p.public_key), p))
+        .collect();
     w.family("grove_peer_rx_bytes_total", "Inner bytes received from the peer.");
     peers.iter().for_each(|(peer, p)| w.sample(&[("peer", peer)], p.rx_bytes));
     w.family("grove_peer_tx_bytes_total", "Inner bytes sent to the peer.");
@@ -267,8 +273,6 @@ mod tests {
     use serde_json::json;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    use std::collections::HashMap;
-
     use super::*;
 
     fn inputs(member_name: &str) -> MetricsInputs {
@@ -287,6 +291,7 @@ mod tests {
             members: vec![MemberMetrics {
                 name: member_name.into(),
                 peer_id: "12D3KooW".into(),
+                overlay_key: Some("K1".into()),
                 state: "suspect",
                 rtt_seconds: Some(0.002),
                 rtt_measured: true,
@@ -303,17 +308,17 @@ mod tests {
     fn samples_of_a_small_input() {
         let text = render(&inputs("n1"));
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-        let expected = r#"grove_peer_rx_bytes_total{peer="K1"} 100
+        let expected = r#"grove_peer_rx_bytes_total{peer="n1"} 100
 grove_peer_rx_bytes_total{peer="K2"} 7
-grove_peer_tx_bytes_total{peer="K1"} 30
+grove_peer_tx_bytes_total{peer="n1"} 30
 grove_peer_tx_bytes_total{peer="K2"} 30
-grove_peer_rx_packets_total{peer="K1"} 2
+grove_peer_rx_packets_total{peer="n1"} 2
 grove_peer_rx_packets_total{peer="K2"} 2
-grove_peer_tx_packets_total{peer="K1"} 1
+grove_peer_tx_packets_total{peer="n1"} 1
 grove_peer_tx_packets_total{peer="K2"} 1
-grove_peer_last_handshake_age_seconds{peer="K1"} 12.5
+grove_peer_last_handshake_age_seconds{peer="n1"} 12.5
 grove_peer_last_handshake_age_seconds{peer="K2"} 12.5
-grove_peer_drops_total{peer="K1",reason="replay"} 3
+grove_peer_drops_total{peer="n1",reason="replay"} 3
 grove_drops_total{reason="unknown_key"} 4
 grove_dns_queries_total{kind="closest",rcode="NOERROR"} 9
 grove_dns_truncated_total 1
@@ -356,6 +361,7 @@ grove_coordinate_error NaN"#;
     fn label_values_are_escaped() {
         let text = render(&inputs("a\"b\\c\nd"));
         assert!(text.contains(r#"grove_member_rtt_estimate_error_ratio{member="a\"b\\c\nd"} 0.25"#), "{text}");
+        assert!(text.contains(r#"grove_peer_rx_bytes_total{peer="a\"b\\c\nd"} 100"#));
     }
 
     async fn get(addr: SocketAddr, path: &str) -> String {

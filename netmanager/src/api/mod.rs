@@ -171,6 +171,7 @@ impl ApiState {
             .map(|m| crate::metrics::MemberMetrics {
                 name: m.name.clone(),
                 peer_id: m.peer_id.clone(),
+                overlay_key: Some(m.wg_public_key.clone()),
                 state: match m.state.as_str() {
                     "alive" => "alive",
                     "suspect" => "suspect",

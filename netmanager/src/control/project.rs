@@ -126,6 +126,7 @@ pub fn member_views(
                 name: m.record.name.clone(),
                 peer_id: m.peer.to_string(),
                 subnet: m.subnet.to_string(),
+                wg_public_key: PublicKey(m.record.wg_public_key).to_string(),
                 state: m.liveness.label().to_owned(),
                 endpoints: m.record.endpoints.iter().map(|e| e.to_string()).collect(),
                 location: m.record.location,

@@ -31,6 +31,8 @@ pub struct MemberView {
     pub name: String,
     pub peer_id: String,
     pub subnet: String,
+    /// The member's tunnel (WireGuard) public key, base64.
+    pub wg_public_key: String,
     /// alive, suspect or dead.
     pub state: String,
     pub endpoints: Vec<String>,
