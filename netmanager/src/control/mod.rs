@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod records;
 pub mod signed;
 pub mod swarm;
+pub mod tokens;
 pub mod view;
 pub mod vivaldi;
 
