@@ -41,7 +41,7 @@ pub struct InstanceSpec {
     pub healthy: bool,
 }
 
-fn default_scope() -> String {
+pub(super) fn default_scope() -> String {
     "default".to_owned()
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use dns::{Instance, NamedPort};
 use serde::{Deserialize, Serialize};
 
-use super::instances::{entry, parse_key};
+use super::instances::{default_scope, entry, parse_key};
 use super::{ApiError, ApiState};
 use crate::control::InstanceKey;
 use crate::workload::{Workload, WorkloadKey, Workloads};
@@ -29,10 +29,6 @@ pub struct WorkloadSpec {
     pub number: u32,
     #[serde(default)]
     pub ports: Vec<NamedPort>,
-}
-
-fn default_scope() -> String {
-    "default".to_owned()
 }
 
 #[derive(Serialize)]
