@@ -84,6 +84,7 @@ async fn run_dynamic(config: NodeConfig, control: ControlConfig, join_token: Opt
         resolver: gateway,
         zone: config.dns.zone.to_string(),
         netns_prefix: netns_prefix(&admitted.keypair.public().to_peer_id().to_string()),
+        route_mtu: Some(device.status().mtu),
     };
     let workloads = tokio::task::block_in_place(|| {
         Workloads::cleanup_stale(&net.netns_prefix);
@@ -130,7 +131,12 @@ async fn run_dynamic(config: NodeConfig, control: ControlConfig, join_token: Opt
         task.abort();
         let _ = task.await;
     }
-    let _ = driver.await; // stops once no handle is left
+    // The driver stops once no handle is left; a straggling API connection
+    // may still hold one, so do not wait for it forever.
+    let abort = driver.abort_handle();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), driver).await.is_err() {
+        abort.abort();
+    }
     if let Some(workloads) = workloads.lock().take() {
         tokio::task::block_in_place(|| workloads.teardown());
     }

@@ -171,6 +171,7 @@ pub fn plumb(
     bridge: &str,
     address: Ipv4Net,
     gateway: Ipv4Addr,
+    route_mtu: Option<u16>,
 ) -> Result<(), WorkloadError> {
     // The peer is born inside the namespace under its final name: creating
     // `eth0` here first and moving it could clash with the node's own eth0.
@@ -193,18 +194,13 @@ pub fn plumb(
         &["addr", "add", &address.to_string(), "dev", WORKLOAD_IFNAME],
     )?;
     ip_in(netns, &["link", "set", WORKLOAD_IFNAME, "up"])?;
-    ip_in(
-        netns,
-        &[
-            "route",
-            "add",
-            "default",
-            "via",
-            &gateway.to_string(),
-            "dev",
-            WORKLOAD_IFNAME,
-        ],
-    )?;
+    let gateway = gateway.to_string();
+    let mtu = route_mtu.map(|m| m.to_string());
+    let mut route = vec!["route", "add", "default", "via", gateway.as_str(), "dev", WORKLOAD_IFNAME];
+    if let Some(mtu) = &mtu {
+        route.extend(["mtu", mtu.as_str()]);
+    }
+    ip_in(netns, &route)?;
     Ok(())
 }
 

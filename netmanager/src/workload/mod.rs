@@ -55,6 +55,10 @@ pub struct WorkloadNet {
     pub zone: String,
     /// Starts every namespace name; unique per node on the machine.
     pub netns_prefix: String,
+    /// MTU of the workloads' default route: the tunnel's, so TCP to other
+    /// nodes picks a fitting MSS from the first packet (on-link traffic
+    /// keeps the veth's 1500). `None`: the interface MTU.
+    pub route_mtu: Option<u16>,
 }
 
 impl WorkloadNet {
@@ -70,6 +74,7 @@ impl WorkloadNet {
             resolver: Ipv4Addr::from(u32::from(subnet.network()) + 1),
             zone: DEFAULT_ZONE.to_owned(),
             netns_prefix: netns_prefix.into(),
+            route_mtu: None,
         }
     }
 }
@@ -293,6 +298,7 @@ impl Workloads {
             &self.net.bridge,
             interface,
             self.gateway(),
+            self.net.route_mtu,
         )?;
         let text = names::resolv_conf(self.net.resolver, key, &self.net.zone);
         let path = linux::write_resolv_conf(netns, &text)?;

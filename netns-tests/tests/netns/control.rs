@@ -52,7 +52,12 @@ fn deploy_service(mesh: &DynamicMesh, node: &str, service: &str, number: u32) ->
     (netns, address)
 }
 
-/// A TCP server inside a workload namespace that answers with `tag`.
+/// Bytes each workload server sends after its tag: enough full-size
+/// segments to show the path MTU through bridge and tunnel is right.
+const BULK: usize = 1 << 20;
+
+/// A TCP server inside a workload namespace that answers with `tag` and
+/// [`BULK`] bytes.
 fn serve_tag(netns: &str, address: Ipv4Addr, tag: &'static str) {
     let listener = in_netns(netns, move || TcpListener::bind(SocketAddr::new(address.into(), 8080)))
         .expect("enter workload netns")
@@ -60,6 +65,7 @@ fn serve_tag(netns: &str, address: Ipv4Addr, tag: &'static str) {
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             let _ = stream.write_all(tag.as_bytes());
+            let _ = stream.write_all(&vec![7u8; BULK]);
         }
     });
 }
@@ -112,15 +118,17 @@ fn dynamic_mesh_joins_by_token_and_closest_follows_failures() {
         .expect("getent");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&muc_ip.to_string()), "getent closest.ms2 in a workload: {text:?} {:?}", out.stderr);
-    let tag = in_netns(&client_ns, move || -> std::io::Result<String> {
+    let tag = in_netns(&client_ns, move || -> std::io::Result<Vec<u8>> {
         let mut s = TcpStream::connect_timeout(&SocketAddr::new(fra_ip.into(), 8080), Duration::from_secs(5))?;
-        let mut tag = String::new();
-        s.read_to_string(&mut tag)?;
-        Ok(tag)
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut all = Vec::new();
+        s.read_to_end(&mut all)?;
+        Ok(all)
     })
     .expect("enter client netns")
     .expect("TCP from a muc0 workload to fra1's instance through the mesh");
-    assert_eq!(tag, "fra1");
+    assert_eq!(&tag[..4], b"fra1");
+    assert_eq!(tag.len(), 4 + BULK, "the whole transfer crossed bridge, tunnel and bridge");
 
     // hel0 dies: no resolver may name its instance 2 s later.
     let hel1 = mesh.index("hel1").expect("hel1");
