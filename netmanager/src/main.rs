@@ -81,7 +81,10 @@ fn main() -> ExitCode {
                 // hickory-server logs every DNS request at info: at tens of
                 // thousands of queries a second that is a third of the CPU
                 // and an easy way for any asker to fill the disk.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn")),
+                // gossipsub warns once per dropped message when a peer's
+                // queue is full: under overload that is thousands of lines
+                // a second, which deepens the overload.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn,libp2p_gossipsub=error")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

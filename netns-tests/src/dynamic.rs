@@ -47,7 +47,7 @@ impl DynamicNode {
             .args(["run", "--config"])
             .arg(&self.config_path)
             .args(&self.run_args)
-            .env("RUST_LOG", std::env::var("GROVE_TEST_LOG").unwrap_or_else(|_| "info,hickory_server=warn".into()))
+            .env("RUST_LOG", std::env::var("GROVE_TEST_LOG").unwrap_or_else(|_| "info,hickory_server=warn,libp2p_gossipsub=error".into()))
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(file2)

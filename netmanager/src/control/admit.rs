@@ -70,6 +70,13 @@ pub async fn admit(config: &ControlConfig, token: Option<String>) -> Result<Admi
     if let Some((authority_peer, grant)) = load_grant(&grant_path, &local)? {
         let subnet = verify_grant(&grant, &authority_peer, &local)?;
         tracing::info!(%subnet, authority = %authority_peer, "rejoining with the grant kept from the last run");
+        // No join needed, but the membership is: the driver syncs with
+        // whoever these connections reach.
+        for addr in &config.bootstrap {
+            if let Err(e) = swarm.dial(multiaddr(*addr)) {
+                tracing::warn!(%addr, "cannot dial bootstrap node: {e}");
+            }
+        }
         return Ok(Admitted { swarm, keypair, authority: None, authority_peer, grant, subnet, state: State::default() });
     }
     if config.bootstrap.is_empty() {

@@ -36,10 +36,15 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(400);
 const WATCHERS: usize = 3;
 /// Members whose instances `closest` may pick, probed for real RTTs.
 const CANDIDATES: usize = 8;
-/// The record is re-signed with a fresh coordinate at most this often…
-const REPUBLISH_MIN: Duration = Duration::from_secs(10);
-/// …and at least this often (anti-entropy).
-const REPUBLISH_MAX: Duration = Duration::from_secs(60);
+/// The record is re-signed with a fresh coordinate at most this often, when
+/// the coordinate moved more than [`REPUBLISH_MOVE`] (members that probe us
+/// get our coordinate in every probe anyway)…
+const REPUBLISH_MIN: Duration = Duration::from_secs(30);
+const REPUBLISH_MOVE: Duration = Duration::from_millis(5);
+/// …and at least this often (anti-entropy; sync on connect does the rest).
+const REPUBLISH_MAX: Duration = Duration::from_secs(300);
+/// Refutations (re-signed records) at most this often.
+const REFUTE_INTERVAL: Duration = Duration::from_secs(1);
 /// Dead members are re-dialled this often, so a healed partition is seen.
 const REDIAL_DEAD: Duration = Duration::from_secs(5);
 
@@ -68,6 +73,10 @@ pub struct Driver {
     commands: mpsc::Receiver<Command>,
     last_published: Instant,
     published_coordinate: Coordinate,
+    /// A refutation waits for [`REFUTE_INTERVAL`].
+    refute_pending: bool,
+    /// Gossip published before any subscribed peer was known.
+    unsent: Vec<Vec<u8>>,
     dirty: bool,
 }
 
@@ -111,11 +120,20 @@ impl Driver {
             commands,
             last_published: Instant::now(),
             published_coordinate,
+            refute_pending: false,
+            unsent: Vec::new(),
             dirty: true,
         };
         driver.publish_record();
         driver.publish_instances();
         driver.apply_state(state);
+        // The connection used to join was made before this driver existed,
+        // so its "sync on connect" never ran: pull the authority's state now
+        // (it may have admitted others since answering our join).
+        let connected: Vec<PeerId> = driver.swarm.connected_peers().copied().collect();
+        for peer in connected {
+            driver.sync_with(peer);
+        }
         driver
     }
 
@@ -155,6 +173,12 @@ impl Driver {
                     Ok(gossip) => self.on_gossip(gossip),
                     Err(e) => tracing::warn!(from = ?message.source, "dropped gossip: {e}"),
                 }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) => {
+                // Our first record may have been published before the
+                // connection that carried the join learnt the authority's
+                // subscription.
+                self.retry_unsent();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Control(event)) => self.on_control(event),
             SwarmEvent::Behaviour(BehaviourEvent::Probe(event)) => self.on_probe(event),
@@ -228,8 +252,16 @@ impl Driver {
                 self.vivaldi.forget(p);
             }
             Change::Refute => {
-                tracing::info!("suspected by a watcher: refuting with a newer record");
-                self.publish_record();
+                // Every watcher's probe says "suspected" until our newer
+                // record reaches it; one refutation per interval is enough,
+                // and more would feed an overload that caused the suspicion.
+                if self.last_published.elapsed() >= REFUTE_INTERVAL {
+                    tracing::info!("suspected by a watcher: refuting with a newer record");
+                    self.publish_record();
+                } else {
+                    self.refute_pending = true;
+                }
+                return;
             }
             Change::Updated(_) | Change::Instances(_) => {}
         }
@@ -311,6 +343,11 @@ impl Driver {
     // ----- probes -------------------------------------------------------
 
     fn probe_round(&mut self) {
+        if self.refute_pending && self.last_published.elapsed() >= REFUTE_INTERVAL {
+            self.refute_pending = false;
+            tracing::info!("suspected by a watcher: refuting with a newer record");
+            self.publish_record();
+        }
         let watched = self.membership.watch_targets(WATCHERS);
         for peer in &watched {
             if !self.probing.contains(peer) {
@@ -426,11 +463,14 @@ impl Driver {
 
     fn housekeeping(&mut self) {
         let now = Instant::now();
+        if !self.unsent.is_empty() {
+            self.retry_unsent();
+        }
         for change in self.membership.tick(now) {
             self.on_change(change);
         }
         self.redial(now);
-        let moved = self.published_coordinate.estimate_rtt(&self.vivaldi.coordinate()) > Duration::from_millis(2);
+        let moved = self.published_coordinate.estimate_rtt(&self.vivaldi.coordinate()) > REPUBLISH_MOVE;
         let age = self.last_published.elapsed();
         if (moved && age >= REPUBLISH_MIN) || age >= REPUBLISH_MAX {
             self.publish_record();
@@ -448,18 +488,29 @@ impl Driver {
     /// Keeps a connection to every live member, and knocks on dead ones now
     /// and then so a healed partition is noticed.
     fn redial(&mut self, now: Instant) {
-        let targets: Vec<(PeerId, bool)> = self
+        let targets: Vec<(PeerId, bool, bool)> = self
             .membership
             .members()
-            .filter(|m| m.peer != self.local_peer() && !self.swarm.is_connected(&m.peer))
-            .map(|m| (m.peer, matches!(m.liveness, Liveness::Dead { .. })))
+            .filter(|m| m.peer != self.local_peer())
+            .map(|m| (m.peer, matches!(m.liveness, Liveness::Dead { .. }), self.swarm.is_connected(&m.peer)))
+            .filter(|(_, dead, connected)| *dead || !connected)
             .collect();
-        for (peer, dead) in targets {
+        for (peer, dead, connected) in targets {
             let wait = if dead { REDIAL_DEAD } else { Duration::from_secs(2) };
             if self.redialed.get(&peer).is_some_and(|at| now.saturating_duration_since(*at) < wait) {
                 continue;
             }
             self.redialed.insert(peer, now);
+            if connected {
+                // A partition that healed under a live TCP connection brings
+                // no new connection (and so no sync): ask the "dead" member
+                // directly; an answer means it is back, and the probe's
+                // "suspected" flag makes it re-sign its record.
+                if !self.probing.contains(&peer) {
+                    self.send_probe(peer);
+                }
+                continue;
+            }
             let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
             if let Err(e) = self.swarm.dial(opts) {
                 tracing::debug!(%peer, "dial: {e}");
@@ -469,14 +520,27 @@ impl Driver {
 
     // ----- publishing ---------------------------------------------------
 
+    /// Gossips `gossip`; if no subscribed peer is known yet (just joined,
+    /// or alone), keeps it and retries when a peer subscribes.
     fn publish(&mut self, gossip: Gossip) {
         let bytes = match encode(&gossip) {
             Ok(bytes) => bytes,
             Err(e) => return tracing::error!("cannot encode gossip: {e}"),
         };
-        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes) {
-            // Alone in the mesh (InsufficientPeers) is normal at first.
-            tracing::debug!("gossip not sent: {e}");
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes.clone()) {
+            tracing::debug!("gossip not sent yet: {e}");
+            if self.unsent.len() < 16 {
+                self.unsent.push(bytes);
+            }
+        }
+    }
+
+    fn retry_unsent(&mut self) {
+        for bytes in std::mem::take(&mut self.unsent) {
+            if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes.clone()) {
+                tracing::debug!("gossip still not sent: {e}");
+                self.unsent.push(bytes);
+            }
         }
     }
 
