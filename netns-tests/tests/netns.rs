@@ -8,6 +8,7 @@
 /// Scenario modules live in `tests/netns/<name>.rs`; add new ones here.
 mod netns {
     mod control;
+    mod control_security;
     mod dns;
     mod mesh;
     mod pcap;

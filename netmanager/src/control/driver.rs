@@ -511,7 +511,17 @@ impl Driver {
                 }
                 continue;
             }
-            let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
+            // Explicit addresses from the member's record: the swarm keeps
+            // no address book of its own for peers it lost.
+            let addresses = self
+                .membership
+                .get(&peer)
+                .map(|m| m.record.control.iter().map(|a| multiaddr(*a)).collect())
+                .unwrap_or_default();
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
             if let Err(e) = self.swarm.dial(opts) {
                 tracing::debug!(%peer, "dial: {e}");
             }

@@ -2,10 +2,12 @@
 //!
 //! `cargo run --release -p netns-tests --bin bench -- overlay`
 //! `cargo run --release -p netns-tests --bin bench -- dns`
+//! `cargo run --release -p netns-tests --bin bench -- closest [--nodes N]`
 //!
 //! Progress goes to stderr; results go to stdout as a Markdown table, and
 //! the very last stdout line is one JSON object for machines.
 
+mod closest;
 mod dns;
 mod iperf;
 mod overlay;
@@ -31,6 +33,10 @@ enum Command {
     /// 10 instances) vs Knot DNS serving the same names from a static zone,
     /// loaded by dnsperf: qps, latency percentiles, CPU per query, memory.
     Dns(dns::DnsArgs),
+    /// The dynamic control plane on the emulated WAN (30 nodes in 13
+    /// cities by default): `closest` accuracy, RTT estimate error, new
+    /// instance and failover times, idle bytes/s and memory per node.
+    Closest(closest::ClosestArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +45,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Overlay(args) => overlay::run(&args),
         Command::Dns(args) => dns::run(&args),
+        Command::Closest(args) => closest::run(&args),
     }
 }
