@@ -119,15 +119,17 @@ fn explain(e: &anyhow::Error) -> String {
 fn expiry_from_ttl(ttl: &str) -> anyhow::Result<u64> {
     let (number, unit) = ttl.split_at(ttl.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
     let n: u64 = number.parse().with_context(|| format!("--ttl {ttl:?}: expected e.g. 24h, 7d, 30m"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" | "" => n * 3600,
-        "d" => n * 86400,
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86400,
         other => anyhow::bail!("--ttl {ttl:?}: unknown unit {other:?} (use s, m, h or d)"),
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    Ok(now + secs)
+    n.checked_mul(unit_secs)
+        .and_then(|secs| now.checked_add(secs))
+        .with_context(|| format!("--ttl {ttl:?} is too large; use e.g. 24h or 30d"))
 }
 
 /// Appends `<token> [<expiry>]` to the token file, creating it 0600.

@@ -237,11 +237,13 @@ impl Membership {
         let verified = signed.verify()?;
         let (by, suspicion) = (verified.signer, verified.value);
         let target = PeerId::from_bytes(&suspicion.target).map_err(|e| Rejection::Invalid(format!("target: {e}")))?;
-        if by != self.local && !self.live().any(|m| m.peer == by) {
-            return Err(Rejection::UnknownSuspector(by));
-        }
+        // Checked first: a member that others hold dead is itself "not
+        // live" to them, yet must still hear that it is accused.
         if target == self.local {
             return Ok(Change::Refute);
+        }
+        if by != self.local && !self.live().any(|m| m.peer == by) {
+            return Err(Rejection::UnknownSuspector(by));
         }
         let Some(member) = self.members.get_mut(&target) else { return Ok(Change::None) };
         if member.record.version != suspicion.version {
