@@ -237,8 +237,12 @@ impl Membership {
         let verified = signed.verify()?;
         let (by, suspicion) = (verified.signer, verified.value);
         let target = PeerId::from_bytes(&suspicion.target).map_err(|e| Rejection::Invalid(format!("target: {e}")))?;
-        // Checked first: a member that others hold dead is itself "not
-        // live" to them, yet must still hear that it is accused.
+        // Strangers never count. A member we hold dead may still accuse us
+        // (it holds us dead too, across a partition): that must reach the
+        // refutation, so the liveness check comes after it.
+        if by != self.local && !self.members.contains_key(&by) {
+            return Err(Rejection::UnknownSuspector(by));
+        }
         if target == self.local {
             return Ok(Change::Refute);
         }
