@@ -267,7 +267,6 @@ mod ipnet_lite {
     }
 }
 
-pub use ipnet_lite::Net as SubnetText;
 
 /// Mesh endpoint helper for tests that need the authority's address.
 pub fn authority_addr(testbed: &Testbed) -> SocketAddr {

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
+use crate::cpu::{clock_ticks_per_sec, cpu_ticks};
+
 use crate::peers::{require_program, SetupError};
 use crate::report::Outcome;
 use dnsperf::Load;
@@ -352,31 +354,6 @@ fn check_clean(run: &dnsperf::Run, what: &str) -> Result<()> {
 
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-/// utime + stime of every thread of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-    // The fields after the command name, which is in parentheses and may
-    // hold spaces; utime and stime are fields 14 and 15 of the line.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    match (tick(11), tick(12)) {
-        (Some(u), Some(s)) => Ok(u + s),
-        _ => Err(anyhow!("cannot parse {path}")),
-    }
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 {
-        hz as f64
-    } else {
-        100.0
-    }
 }
 
 /// Resident memory of `pid` in MB (VmRSS).

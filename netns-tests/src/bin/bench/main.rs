@@ -8,6 +8,7 @@
 //! the very last stdout line is one JSON object for machines.
 
 mod closest;
+mod cpu;
 mod dns;
 mod iperf;
 mod overlay;

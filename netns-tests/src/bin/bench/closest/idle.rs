@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+
+use crate::cpu::{clock_ticks_per_sec, cpu_ticks};
 use netns_tests::dynamic::DynamicNode;
 use netns_tests::testbed::NODE_IFACE;
 use netns_tests::Testbed;
@@ -32,31 +34,6 @@ fn eth0_bytes(netns: &str) -> Result<u64> {
     match (stats["rx"]["bytes"].as_u64(), stats["tx"]["bytes"].as_u64()) {
         (Some(rx), Some(tx)) => Ok(rx + tx),
         _ => Err(anyhow!("no byte counters for {NODE_IFACE} in {netns}: {v}")),
-    }
-}
-
-/// utime + stime of `pid` (all threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th of the whole line.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    match (tick(11), tick(12)) {
-        (Some(u), Some(s)) => Ok(u + s),
-        _ => Err(anyhow!("cannot parse {path}")),
-    }
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 {
-        hz as f64
-    } else {
-        100.0
     }
 }
 
