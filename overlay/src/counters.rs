@@ -29,6 +29,11 @@ pub enum DropReason {
     HandshakeRejected,
     /// Handshake refused because we are under load (cookie sent instead).
     RateLimited,
+    /// Handshake with a valid cookie from a source over its own budget
+    /// (20/s, burst 5), refused before any Diffie-Hellman.
+    HandshakeRateLimited,
+    /// A packet larger than the buffers sized from the MTU can carry.
+    TooLarge,
     /// Decrypted packet whose inner source is outside the peer's allowed prefixes.
     SourceNotAllowed,
     /// Decrypted payload that is not an IPv4/IPv6 packet.
@@ -46,7 +51,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Malformed,
         DropReason::UnknownKey,
         DropReason::UnknownSession,
@@ -54,6 +59,8 @@ impl DropReason {
         DropReason::Replay,
         DropReason::HandshakeRejected,
         DropReason::RateLimited,
+        DropReason::HandshakeRateLimited,
+        DropReason::TooLarge,
         DropReason::SourceNotAllowed,
         DropReason::InvalidInner,
         DropReason::NoRoute,
@@ -73,6 +80,8 @@ impl DropReason {
             DropReason::Replay => "replay",
             DropReason::HandshakeRejected => "handshake_rejected",
             DropReason::RateLimited => "rate_limited",
+            DropReason::HandshakeRateLimited => "handshake_rate_limited",
+            DropReason::TooLarge => "too_large",
             DropReason::SourceNotAllowed => "source_not_allowed",
             DropReason::InvalidInner => "invalid_inner",
             DropReason::NoRoute => "no_route",
@@ -97,6 +106,7 @@ impl DropReason {
                 DropReason::HandshakeRejected
             }
             E::UnderLoad => DropReason::RateLimited,
+            E::DestinationBufferTooSmall => DropReason::TooLarge,
             _ => DropReason::Other,
         }
     }

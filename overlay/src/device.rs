@@ -2,14 +2,16 @@
 //! outbound, inbound and timer threads over a shared peer table.
 
 use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::counters::DeviceStatus;
 use crate::receive::Receiver;
-use crate::peer_table::PeerTable;
+use crate::peer_table::{PeerTable, SkippedPeer};
 use crate::tun::TunDevice;
 use crate::udp::UdpTransport;
 use crate::wake::Shutdown;
@@ -57,7 +59,13 @@ impl Device {
             config.keepalive_secs,
             &PeerTable::default(),
             &mut next_id,
-        )?;
+            Instant::now(),
+        );
+        // A static configuration is the operator's own file: better to say
+        // what is wrong in it now than to run without some of its peers.
+        if let Some(skipped) = table.skipped().first() {
+            return Err(skipped.clone().into());
+        }
         for peer in &config.peers {
             for net in &peer.allowed_ips {
                 tun.ensure_route(*net, &config.addresses)?;
@@ -95,9 +103,25 @@ impl Device {
 
     fn spawn(&mut self, name: &str, body: fn(&Shared)) -> Result<(), OverlayError> {
         let shared = self.shared.clone();
+        let thread = name.to_owned();
         let handle = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || body(&shared))
+            .spawn(move || {
+                // A data-plane thread that dies leaves the node half-working
+                // and silent (no timers: no keepalives, rekeys or rate-limit
+                // resets). Better to stop the whole process, loudly, so its
+                // supervisor restarts it.
+                if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| body(&shared))) {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                        .unwrap_or("(no message)");
+                    tracing::error!(%thread, panic = what, "data-plane thread panicked; aborting");
+                    eprintln!("grove: data-plane thread {thread} panicked ({what}); aborting");
+                    std::process::abort();
+                }
+            })
             .map_err(OverlayError::io("spawning a data-plane thread"))?;
         self.threads.push(handle);
         Ok(())
@@ -113,7 +137,9 @@ impl Device {
     }
 
     /// Replaces the peer set. Peers whose key stays keep their sessions;
-    /// new prefixes get routes.
+    /// new prefixes get routes. An entry that cannot be added (its key or a
+    /// prefix is already taken by an earlier one) is skipped and logged, not
+    /// fatal to the others; [`Self::skipped_peers`] lists them.
     pub fn set_peers(&self, peers: &[PeerConfig]) -> Result<(), OverlayError> {
         let mut next_id = self.next_peer_id.lock();
         let current = self.shared.peers();
@@ -123,14 +149,27 @@ impl Device {
             self.config.keepalive_secs,
             &current,
             &mut next_id,
-        )?;
-        for peer in peers {
+            Instant::now(),
+        );
+        for skipped in table.skipped() {
+            tracing::warn!("{skipped}");
+        }
+        let kept = peers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !table.skipped().iter().any(|s| s.index == *i));
+        for (_, peer) in kept {
             for net in &peer.allowed_ips {
                 self.shared.tun.ensure_route(*net, &self.config.addresses)?;
             }
         }
         *self.shared.table.write() = Arc::new(table);
         Ok(())
+    }
+
+    /// The entries the last [`Self::set_peers`] left out, and why.
+    pub fn skipped_peers(&self) -> Vec<SkippedPeer> {
+        self.shared.peers().skipped().to_vec()
     }
 
     /// A `wg show`-like snapshot of the device and every peer.

@@ -151,8 +151,8 @@ impl Node {
             DEFAULT_KEEPALIVE_SECS,
             &PeerTable::default(),
             &mut next_id,
-        )
-        .expect("harness peer table");
+            Instant::now(),
+        );
     }
 
     /// Hands `datagram` to this node's receiver; returns what it decided,

@@ -15,6 +15,7 @@ use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 use crate::batch::SendBatch;
 use crate::counters::DropReason;
 use crate::device::Shared;
+use crate::mtu;
 use crate::outbound::flush;
 use crate::peer_table::PeerTable;
 use crate::receive::Received;
@@ -22,6 +23,11 @@ use crate::tun::IDEAL_BATCH_SIZE;
 
 const RECV_BATCH: usize = 8;
 const RECV_BUF: usize = 65_535;
+/// Replies held before they are sent. Flushing also happens after every
+/// receive batch, so under a flood that keeps the socket busy, replies
+/// (handshake responses to real peers among them) still leave promptly and
+/// their buffer stays small.
+const MAX_REPLIES: usize = 64;
 
 /// Per-thread buffers, allocated once.
 struct Buffers {
@@ -43,7 +49,7 @@ pub(crate) fn run(shared: &Shared) {
         Err(_) => return,
     };
     let mut meta = [RecvMeta::default(); RECV_BATCH];
-    let tun_len = VIRTIO_NET_HDR_LEN + usize::from(shared.tun.mtu()).max(1500) + 64;
+    let tun_len = VIRTIO_NET_HDR_LEN + mtu::max_packet(shared.tun.mtu());
     let mut b = Buffers {
         // tun-rs coalesces a flow into its first buffer only if that buffer
         // already has the capacity (it never reallocates), so every buffer
@@ -93,8 +99,14 @@ pub(crate) fn run(shared: &Shared) {
                     flush_tun(shared, &mut b);
                 }
                 handle_datagram(shared, &table, m.addr, datagram, &mut b, now);
+                // One datagram adds at most a reply and the packets a
+                // completed handshake releases (boringtun queues 256).
+                if b.replies.len() >= MAX_REPLIES {
+                    flush(shared, &mut b.replies);
+                }
             }
         }
+        flush(shared, &mut b.replies);
     }
 }
 

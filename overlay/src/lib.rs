@@ -8,7 +8,8 @@
 //!   [`counters`] (per-peer and per-reason statistics), [`endpoint`]
 //!   (endpoint failover and roaming);
 //! * the session layer: [`receive`] decides what an inbound datagram is and
-//!   whether it may enter; [`peer`] wraps one `boringtun::noise::Tunn` per peer
+//!   whether it may enter (handshake work bounded per source and node-wide
+//!   by `source_limit`); [`peer`] wraps one `boringtun::noise::Tunn` per peer
 //!   with its endpoint and counters; [`peer_table`] maps keys, session indices
 //!   and prefixes to peers;
 //! * I/O: [`udp`] (the UDP socket with GSO/GRO and batched syscalls), [`tun`]
@@ -36,6 +37,7 @@ pub mod fuzz_harness;
 
 mod inbound;
 mod outbound;
+mod source_limit;
 mod timers;
 mod wake;
 
@@ -44,3 +46,4 @@ pub use counters::{DropReason, DeviceStatus, PeerStatus};
 pub use device::Device;
 pub use error::OverlayError;
 pub use key::{PrivateKey, PublicKey};
+pub use peer_table::{SkipReason, SkippedPeer};

@@ -10,6 +10,23 @@ pub const WIREGUARD_OVERHEAD: u32 = 80;
 /// The smallest MTU IPv6 allows; the tunnel never goes below it.
 pub const MIN_MTU: u16 = 1280;
 const DEFAULT_UNDERLAY_MTU: u32 = 1500;
+/// What boringtun adds to an inner packet: message header (16) and AEAD
+/// tag (16). It panics, rather than fail, when its output buffer lacks them.
+pub(crate) const DATA_OVERHEAD: usize = 32;
+
+/// The largest inner packet the data plane handles on a TUN of `mtu`: the
+/// MTU (never less than Ethernet's) with headroom for what the TUN may hand
+/// over beyond it. The outbound thread reads packets into buffers this large.
+pub(crate) fn max_packet(mtu: u16) -> usize {
+    usize::from(mtu).max(1500) + 64
+}
+
+/// An output buffer for boringtun that holds any packet up to
+/// [`max_packet`] once encrypted (plus padding to 16), and never less than
+/// 2048 bytes: what the timer thread flushes queued packets into.
+pub(crate) fn session_buffer_len(mtu: u16) -> usize {
+    (max_packet(mtu) + DATA_OVERHEAD + 16).max(2048)
+}
 
 /// Tunnel MTU for a given underlay MTU.
 pub fn tunnel_mtu(underlay_mtu: u32) -> u16 {
@@ -53,6 +70,14 @@ mod tests {
         assert_eq!(tunnel_mtu(1500), 1420);
         assert_eq!(tunnel_mtu(9000), 8920);
         assert_eq!(tunnel_mtu(1000), MIN_MTU);
+    }
+
+    #[test]
+    fn session_buffers_follow_the_mtu() {
+        assert_eq!(session_buffer_len(1420), 2048);
+        assert!(session_buffer_len(9000) >= max_packet(9000) + DATA_OVERHEAD);
+        assert!(max_packet(9000) >= 9000);
+        assert!(session_buffer_len(u16::MAX) >= usize::from(u16::MAX) + DATA_OVERHEAD);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::io;
 use crate::batch::SendBatch;
 use crate::counters::DropReason;
 use crate::device::Shared;
+use crate::mtu;
 use crate::packet;
 use crate::peer::Encapsulated;
 use crate::tun::IDEAL_BATCH_SIZE;
@@ -21,7 +22,7 @@ const DATA_OVERHEAD: usize = 32 + 16;
 const MIN_OUT: usize = 148;
 
 pub(crate) fn run(shared: &Shared) {
-    let packet_len = usize::from(shared.tun.mtu()).max(1500) + 64;
+    let packet_len = mtu::max_packet(shared.tun.mtu());
     let mut scratch = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + 65_535];
     let mut bufs = vec![vec![0u8; packet_len]; IDEAL_BATCH_SIZE];
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];

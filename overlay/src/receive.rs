@@ -12,17 +12,25 @@ use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet, TunnResult};
 use boringtun::x25519;
+use parking_lot::Mutex;
 
 use crate::counters::{DropCounters, DropReason};
 use crate::packet;
 use crate::peer::Decapsulated;
 use crate::peer_table::PeerTable;
+use crate::source_limit::{Rate, SourceLimit, TokenBucket, PER_SOURCE, SOURCE_SLOTS};
 use crate::{PrivateKey, PublicKey};
 
 /// Handshakes per second across all peers before cookies are demanded.
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
 /// Type, reserved, receiver index and counter of a data message.
 const DATA_HEADER: usize = 16;
+/// Handshakes this node offers, across all peers, in answer to data for a
+/// session it does not have: enough for a restart among dozens of peers,
+/// little enough that forged data cannot make a handshake storm.
+const OFFER_BUDGET: Rate = Rate { per_second: 2, burst: 16 };
+/// MAC2, the cookie MAC, is the last 16 bytes of a handshake message.
+const MAC2_LEN: usize = 16;
 
 /// What became of a datagram.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,12 +41,16 @@ pub enum Received {
     Nothing,
 }
 
-/// Node-wide receive state: our key, the handshake rate limiter, and the
+/// Node-wide receive state: our key, the handshake rate limiters, and the
 /// drops that belong to no known peer.
 pub struct Receiver {
     own_key: PrivateKey,
     own_public: x25519::PublicKey,
     rate_limiter: RateLimiter,
+    /// Handshakes per source once cookies are in play (see `receive`).
+    sources: Mutex<SourceLimit>,
+    /// Handshakes offered to peers that send data for a session we lack.
+    offers: Mutex<TokenBucket>,
     pub drops: DropCounters,
 }
 
@@ -47,6 +59,8 @@ impl Receiver {
         let own_public = own_key.public_key().to_x25519();
         Self {
             rate_limiter: RateLimiter::new(&own_public, HANDSHAKE_RATE_LIMIT),
+            sources: Mutex::new(SourceLimit::new(SOURCE_SLOTS, PER_SOURCE)),
+            offers: Mutex::new(TokenBucket::new(OFFER_BUDGET)),
             own_key,
             own_public,
             drops: DropCounters::default(),
@@ -82,6 +96,18 @@ impl Receiver {
             Err(TunnResult::Err(e)) => return self.drop(DropReason::from_wireguard(&e)),
             Err(_) => return self.drop(DropReason::Other),
         };
+        // A cookie proves the source owns its address, but not that it asks
+        // for little: each source gets 20 handshakes a second (WireGuard's
+        // per-source ratelimiter), checked before the Diffie-Hellman below
+        // or in the peer's session. boringtun does not say whether it was
+        // under load, so this covers every handshake carrying a MAC2: under
+        // load those are the ones with a valid cookie; otherwise the global
+        // limit bounds the work anyway. Data messages skip the check.
+        if let Packet::HandshakeInit(_) | Packet::HandshakeResponse(_) = parsed {
+            if carries_mac2(datagram) && !self.sources.lock().allow(from.ip(), now) {
+                return self.drop(DropReason::HandshakeRateLimited);
+            }
+        }
         // A data message decrypts to its length minus header (16) and tag
         // (16); boringtun panics rather than fail if `out` is too small, so
         // anything larger than our buffer is refused here, unauthenticated.
@@ -139,6 +165,11 @@ impl Receiver {
                 peer.counters.drops.add(reason);
                 Received::Nothing
             }
+            Decapsulated::NoSession(reason) => {
+                peer.counters.drops.add(reason);
+                peer.offer_fresh_handshake(out, now, || self.offers.lock().allow(now), &mut send);
+                Received::Nothing
+            }
         }
     }
 
@@ -148,8 +179,18 @@ impl Receiver {
     }
 }
 
+/// Whether a handshake message (MAC1 already checked) carries a MAC2: an
+/// initiator only sets one when it holds a cookie from us.
+fn carries_mac2(datagram: &[u8]) -> bool {
+    datagram.len() >= MAC2_LEN && datagram[datagram.len() - MAC2_LEN..].iter().any(|b| *b != 0)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use boringtun::noise::Tunn;
+
     use super::*;
     use crate::fuzz_harness::ipv4;
     use crate::peer::Encapsulated;
@@ -180,7 +221,7 @@ mod tests {
             allowed_ips: vec![b_prefix.parse().expect("net")],
         };
         let mut id = 0;
-        a.table = PeerTable::build(&a.key, &[config], 0, &PeerTable::default(), &mut id).expect("table");
+        a.table = PeerTable::build(&a.key, &[config], 0, &PeerTable::default(), &mut id, Instant::now());
     }
 
     /// Delivers `datagram` from `from` to `to`, returning the TUN packet (if
@@ -200,6 +241,12 @@ mod tests {
 
     /// Runs the handshake A→B and returns the first data datagram A sent.
     fn established() -> (Node, Node, Vec<u8>, Vec<u8>) {
+        let (a, b, _, packet, data) = established_recording();
+        (a, b, packet, data)
+    }
+
+    /// [`established`], and A's handshake initiation as recorded on the wire.
+    fn established_recording() -> (Node, Node, Vec<u8>, Vec<u8>, Vec<u8>) {
         let mut a = node("198.18.1.2:50103");
         let mut b = node("198.18.2.2:50103");
         connect(&mut a, &b, "10.18.0.2/32");
@@ -210,7 +257,8 @@ mod tests {
         let Encapsulated::Send { len, .. } = peer_b.encapsulate(&packet, &mut buf) else {
             panic!("first packet must trigger a handshake initiation");
         };
-        let (none, response) = deliver(&b, &a, &buf[..len]);
+        let init = buf[..len].to_vec();
+        let (none, response) = deliver(&b, &a, &init);
         assert!(none.is_none());
         assert_eq!(response.len(), 1, "B answers the initiation");
         let (none, queued) = deliver(&a, &b, &response[0]);
@@ -220,7 +268,7 @@ mod tests {
         assert_eq!(queued.len(), 2, "keepalive + queued packet");
         let (none, _) = deliver(&b, &a, &queued[0]);
         assert!(none.is_none(), "a keepalive carries nothing for the TUN");
-        (a, b, packet, queued[1].clone())
+        (a, b, init, packet, queued[1].clone())
     }
 
     #[test]
@@ -331,5 +379,159 @@ mod tests {
         b_to_a.update_timers(&mut buf, Instant::now(), |p, _| from_b.push(p.to_vec()));
         let got: Vec<Vec<u8>> = from_b.iter().filter_map(|d| deliver(&a, &b, d).0).collect();
         assert!(got.contains(&pb), "B's queued packet arrives");
+    }
+
+    /// A handshake initiation from a bare boringtun session (an attacker's
+    /// or a peer's own implementation); with a cookie it carries a MAC2.
+    fn initiation(tunn: &mut Tunn, force: bool) -> Vec<u8> {
+        let mut buf = [0u8; 256];
+        match tunn.format_handshake_initiation(&mut buf, force) {
+            TunnResult::WriteToNetwork(p) => p.to_vec(),
+            _ => panic!("initiation expected"),
+        }
+    }
+
+    #[test]
+    fn a_cookie_holder_gets_its_per_source_budget_of_diffie_hellmans_and_no_more() {
+        let mut b = node("198.18.2.2:50103");
+        // B knows `friend`, which comes from a second source during the flood.
+        let friend = PrivateKey::generate().expect("key");
+        let friend_addr: SocketAddr = "198.18.3.3:50103".parse().expect("addr");
+        let config = PeerConfig {
+            public_key: friend.public_key(),
+            endpoints: vec![friend_addr],
+            allowed_ips: vec!["10.18.0.3/32".parse().expect("net")],
+        };
+        b.table = PeerTable::build(&b.key, &[config], 0, &PeerTable::default(), &mut 0, Instant::now());
+        let b_public = b.key.public_key().to_x25519();
+        let now = Instant::now();
+        let mut out = vec![0u8; 2048];
+        let mut replies = Vec::new();
+        let mut receive = |from: SocketAddr, d: &[u8], replies: &mut Vec<Vec<u8>>| {
+            b.receiver.receive(&b.table, from, d, &mut out, now, |p, _| replies.push(p.to_vec()));
+        };
+
+        // An attacker at one real address, with a key B does not know.
+        let attacker: SocketAddr = "198.51.100.9:40000".parse().expect("addr");
+        let stranger = PrivateKey::generate().expect("key");
+        let mut flooder = Tunn::new(stranger.secret().clone(), b_public, None, None, 7, None);
+        let init = initiation(&mut flooder, false);
+        for _ in 0..=HANDSHAKE_RATE_LIMIT {
+            receive(attacker, &init, &mut replies);
+        }
+        let drops = &b.receiver.drops;
+        assert_eq!(drops.get(DropReason::UnknownKey), HANDSHAKE_RATE_LIMIT, "100 Diffie-Hellmans, then load");
+        assert_eq!(replies.len(), 1, "a cookie for the 101st");
+        let mut buf = [0u8; 256];
+        assert!(matches!(flooder.decapsulate(Some(attacker.ip()), &replies[0], &mut buf), TunnResult::Done));
+        let with_cookie = initiation(&mut flooder, true);
+        assert!(carries_mac2(&with_cookie));
+
+        replies.clear();
+        for _ in 0..10_000 {
+            receive(attacker, &with_cookie, &mut replies);
+        }
+        let dh = drops.get(DropReason::UnknownKey) - HANDSHAKE_RATE_LIMIT;
+        assert!(dh <= PER_SOURCE.burst, "{dh} Diffie-Hellmans for one source");
+        assert_eq!(drops.get(DropReason::HandshakeRateLimited), 10_000 - dh);
+        assert!(replies.is_empty());
+
+        // Meanwhile a peer from another address gets a cookie, then its
+        // handshake answered.
+        let mut friend_tunn = Tunn::new(friend.secret().clone(), b_public, None, None, 9, None);
+        receive(friend_addr, &initiation(&mut friend_tunn, false), &mut replies);
+        assert_eq!(replies.len(), 1);
+        assert!(matches!(friend_tunn.decapsulate(Some(friend_addr.ip()), &replies[0], &mut buf), TunnResult::Done));
+        replies.clear();
+        receive(friend_addr, &initiation(&mut friend_tunn, true), &mut replies);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].first(), Some(&2), "a handshake response");
+    }
+
+    #[test]
+    fn replayed_initiation_after_the_peer_is_removed_and_readded_is_refused() {
+        let (a, mut b, init, _, data) = established_recording();
+        let config_a = PeerConfig {
+            public_key: a.key.public_key(),
+            endpoints: vec![a.addr],
+            allowed_ips: vec!["10.18.0.1/32".parse().expect("net")],
+        };
+        // A is declared dead, then revived.
+        let (mut id, now) = (1, Instant::now());
+        let removed = PeerTable::build(&b.key, &[], 0, &b.table, &mut id, now);
+        b.table = PeerTable::build(&b.key, &[config_a], 0, &removed, &mut id, now + Duration::from_secs(60));
+
+        let replayer: SocketAddr = "203.0.113.66:50103".parse().expect("addr");
+        let mut replies = Vec::new();
+        b.receiver.receive(&b.table, replayer, &init, &mut [0; 2048], now, |p, to| replies.push((p.to_vec(), to)));
+        assert!(replies.is_empty(), "no response to a replayed initiation: {replies:?}");
+        let peer_a = b.table.by_key(&a.key.public_key()).expect("peer");
+        assert_eq!(peer_a.counters.drops.get(DropReason::HandshakeRejected), 1, "a stale timestamp");
+        assert_eq!(peer_a.endpoint(), Some(a.addr), "the endpoint stays");
+        assert!(deliver(&b, &a, &data).0.is_some(), "and so does the session");
+    }
+
+    #[test]
+    fn forged_data_for_guessed_indices_offers_a_bounded_number_of_handshakes() {
+        let mut b = node("198.18.2.2:50103");
+        let configs: Vec<PeerConfig> = (0..64u8)
+            .map(|i| PeerConfig {
+                public_key: PrivateKey::generate().expect("key").public_key(),
+                endpoints: vec![SocketAddr::from(([198, 18, 3, i], 50103))],
+                allowed_ips: vec![format!("10.18.1.{i}/32").parse().expect("net")],
+            })
+            .collect();
+        b.table = PeerTable::build(&b.key, &configs, 0, &PeerTable::default(), &mut 0, Instant::now());
+        let forger: SocketAddr = "203.0.113.7:4444".parse().expect("addr");
+        let (t0, secs) = (Instant::now(), 5);
+        let mut out = vec![0u8; 2048];
+        let mut inits = 0;
+        // Every 100 ms, a data message for two session slots of every peer
+        // id (they are sequential): as if B had lost all its sessions.
+        for tick in 0..secs * 10 {
+            let now = t0 + Duration::from_millis(100 * tick);
+            for peer in b.table.peers() {
+                for slot in 0..2 {
+                    let mut forged = vec![0u8; DATA_HEADER + 16 + 20];
+                    forged[0] = 4;
+                    forged[4..8].copy_from_slice(&(peer.id << 8 | slot).to_le_bytes());
+                    b.receiver.receive(&b.table, forger, &forged, &mut out, now, |p, to| {
+                        assert_ne!(to, forger, "never to the forger");
+                        inits += usize::from(p.first() == Some(&1));
+                    });
+                }
+            }
+        }
+        let bound = OFFER_BUDGET.burst + OFFER_BUDGET.per_second * secs;
+        assert!(inits as u64 <= bound, "{inits} initiations, more than {bound}");
+        assert!(inits > 0, "offers are limited, not gone");
+    }
+
+    #[test]
+    fn data_for_a_session_lost_in_a_restart_brings_a_fresh_handshake() {
+        let (a, b, _, data) = established();
+        // B restarts: same key and address, no sessions.
+        let mut b = Node {
+            receiver: Receiver::new(b.key.clone()),
+            key: b.key,
+            table: PeerTable::default(),
+            addr: b.addr,
+        };
+        connect(&mut b, &a, "10.18.0.1/32");
+        let (none, offer) = deliver(&b, &a, &data);
+        assert!(none.is_none());
+        assert_eq!(offer.len(), 1, "B offers a handshake at once");
+        let (_, response) = deliver(&a, &b, &offer[0]);
+        assert_eq!(response.first().and_then(|r| r.first()), Some(&2));
+        let (_, keepalive) = deliver(&b, &a, &response[0]);
+        assert_eq!(keepalive.len(), 1);
+        assert!(deliver(&a, &b, &keepalive[0]).0.is_none());
+        let packet = ipv4([10, 18, 0, 1], [10, 18, 0, 2], b"after the restart");
+        let mut buf = vec![0u8; 2048];
+        let peer_b = a.table.by_key(&b.key.public_key()).expect("peer");
+        let Encapsulated::Send { len, .. } = peer_b.encapsulate(&packet, &mut buf) else {
+            panic!("session is up again");
+        };
+        assert_eq!(deliver(&b, &a, &buf[..len]).0.as_deref(), Some(&packet[..]));
     }
 }

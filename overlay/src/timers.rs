@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::batch::SendBatch;
 use crate::device::Shared;
+use crate::mtu;
 use crate::outbound::flush;
 
 /// boringtun's timers have 100 ms-ish granularity expectations (REKEY_TIMEOUT
@@ -13,7 +14,9 @@ const TICK: Duration = Duration::from_millis(100);
 const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(shared: &Shared) {
-    let mut out = vec![0u8; 2048];
+    // Queued packets are flushed into `out` once their handshake is done;
+    // boringtun panics if one does not fit, so size it from the MTU.
+    let mut out = vec![0u8; mtu::session_buffer_len(shared.tun.mtu())];
     let mut batch = SendBatch::new(4096, 1);
     let mut window_start = Instant::now();
     while shared.shutdown.sleep(TICK) {
