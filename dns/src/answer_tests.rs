@@ -36,17 +36,9 @@ fn soa_minimum_is_the_negative_ttl() {
 
 #[test]
 fn instance_names_are_fully_qualified() {
-    let instance = Instance {
-        service: "ms2".into(),
-        app: "web".into(),
-        namespace: "prod".into(),
-        number: 7,
-        node: NodeId::new("n"),
-        ipv4: Some(Ipv4Addr::LOCALHOST),
-        ipv6: None,
-        ports: Vec::new(),
-        healthy: true,
-    };
+    let key = crate::InstanceKey::new("ms2", "web", "prod", 7).expect("key");
+    let spec = crate::InstanceSpec::new(key).with_ipv4(Ipv4Addr::LOCALHOST);
+    let instance = Instance::new(spec, NodeId::new("n"));
     let name = instance_name(&instance, &zone_name(&Zone::default())).expect("name");
     assert_eq!(name.to_ascii(), "instance-7.ms2.web.prod.grove.");
 }

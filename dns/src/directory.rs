@@ -1,46 +1,78 @@
 //! The seam the resolver asks: which instances a service has, and how far
 //! each node is from this one.
 //!
-//! Today [`crate::MemoryDirectory`] fills it from netmanager's local API; the
-//! control plane replaces the source later, not the seam. Implementations
+//! [`crate::MemoryDirectory`] implements it; netmanager fills that from its
+//! local API (static mode) or its control plane (dynamic mode). Implementations
 //! must be cheap to call: the resolver asks once per query for the service
 //! and once per candidate for its distance.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::{Deref, Range};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// A node of the mesh, as the control plane names it (today the key or name
-/// from the static config). Cheap to clone.
-#[derive(Clone, Eq, PartialOrd, Ord)]
-pub struct NodeId(Arc<str>);
+pub use crate::instance::{Instance, InstanceKey, InstanceSpec, NamedPort, Protocol};
+
+/// A node of the mesh: its identity (the control plane's peer id, or in
+/// static mode the configured name) and the human name shown in `explain`
+/// and status. Equality, order and hashing use the identity only, so two
+/// nodes that share a name never share an entry. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeId(Arc<NodeNames>);
+
+struct NodeNames {
+    id: Box<str>,
+    name: Box<str>,
+}
+
+impl NodeId {
+    /// A node whose identity is its name (static mode, tests).
+    pub fn new(id: &str) -> NodeId {
+        NodeId::named(id, id)
+    }
+
+    /// A node with an identity and a separate display name.
+    pub fn named(id: &str, name: &str) -> NodeId {
+        NodeId(Arc::new(NodeNames { id: id.into(), name: name.into() }))
+    }
+
+    /// The identity.
+    pub fn as_str(&self) -> &str {
+        &self.0.id
+    }
+
+    /// The human name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+}
 
 impl std::hash::Hash for NodeId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        self.0.id.hash(state);
     }
 }
 
 impl PartialEq for NodeId {
     fn eq(&self, other: &NodeId) -> bool {
         // The store shares one `Arc` per node, which makes this the usual case.
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        Arc::ptr_eq(&self.0, &other.0) || self.0.id == other.0.id
     }
 }
 
-impl NodeId {
-    /// Wraps a node name.
-    pub fn new(id: &str) -> NodeId {
-        NodeId(Arc::from(id))
-    }
+impl Eq for NodeId {}
 
-    /// The node name.
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl PartialOrd for NodeId {
+    fn partial_cmp(&self, other: &NodeId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NodeId {
+    fn cmp(&self, other: &NodeId) -> std::cmp::Ordering {
+        self.0.id.cmp(&other.0.id)
     }
 }
 
@@ -50,146 +82,20 @@ impl From<&str> for NodeId {
     }
 }
 
-impl Serialize for NodeId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let id = String::deserialize(deserializer)?;
-        Ok(NodeId(Arc::from(id)))
-    }
-}
-
 impl fmt::Display for NodeId {
+    /// The human name.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.0.name)
     }
 }
 
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeId({})", &self.0)
-    }
-}
-
-/// Transport protocol of a port (RFC 2782 `_tcp` / `_udp`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP (`_tcp`).
-    Tcp,
-    /// UDP (`_udp`).
-    Udp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        })
-    }
-}
-
-/// A port an instance exposes, by name (answered as SRV).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NamedPort {
-    /// Lowercase grove label (`http`, `grpc`).
-    pub name: String,
-    /// Transport protocol.
-    pub protocol: Protocol,
-    /// Port number on the instance's overlay address.
-    pub port: u16,
-}
-
-/// One running instance of a service, as the directory knows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Instance {
-    /// Service name (lowercase grove label), e.g. `ms2`.
-    pub service: String,
-    /// The application the service belongs to.
-    pub app: String,
-    /// The application's namespace.
-    pub namespace: String,
-    /// Instance number, unique within (service, app, namespace).
-    pub number: u32,
-    /// The node it runs on; the distance oracle is asked about this node.
-    pub node: NodeId,
-    /// Overlay IPv4 address (A).
-    #[serde(default)]
-    pub ipv4: Option<Ipv4Addr>,
-    /// Overlay IPv6 address (AAAA).
-    #[serde(default)]
-    pub ipv6: Option<Ipv6Addr>,
-    /// Named ports (SRV).
-    #[serde(default)]
-    pub ports: Vec<NamedPort>,
-    /// False when the instance or its node is known to be down. Unhealthy
-    /// instances are served only when no healthy one exists.
-    #[serde(default = "default_healthy")]
-    pub healthy: bool,
-}
-
-fn default_healthy() -> bool {
-    true
-}
-
-impl Instance {
-    /// A healthy instance without addresses or ports; add them with the
-    /// `with_*` methods.
-    pub fn new(service: &str, app: &str, namespace: &str, number: u32, node: &str) -> Instance {
-        Instance {
-            service: service.into(),
-            app: app.into(),
-            namespace: namespace.into(),
-            number,
-            node: NodeId::new(node),
-            ipv4: None,
-            ipv6: None,
-            ports: Vec::new(),
-            healthy: true,
+        if self.0.id == self.0.name {
+            write!(f, "NodeId({})", &self.0.id)
+        } else {
+            write!(f, "NodeId({} {:?})", &self.0.id, &self.0.name)
         }
-    }
-
-    /// With an overlay IPv4 address.
-    pub fn with_ipv4(mut self, ipv4: Ipv4Addr) -> Instance {
-        self.ipv4 = Some(ipv4);
-        self
-    }
-
-    /// With an overlay IPv6 address.
-    pub fn with_ipv6(mut self, ipv6: Ipv6Addr) -> Instance {
-        self.ipv6 = Some(ipv6);
-        self
-    }
-
-    /// With one more named port.
-    pub fn with_port(mut self, name: &str, protocol: Protocol, port: u16) -> Instance {
-        self.ports.push(NamedPort {
-            name: name.into(),
-            protocol,
-            port,
-        });
-        self
-    }
-
-    /// True when the instance exposes the port `name` over `protocol`.
-    pub fn has_port(&self, name: &str, protocol: Protocol) -> bool {
-        self.ports.iter().any(|p| p.protocol == protocol && p.name == name)
-    }
-
-    /// True when both belong to the same (app, namespace).
-    pub fn same_scope(&self, other: &Instance) -> bool {
-        self.app == other.app && self.namespace == other.namespace
-    }
-
-    fn order_key(&self) -> (&str, &str, u32, &NodeId) {
-        (&self.app, &self.namespace, self.number, &self.node)
     }
 }
 

@@ -1,45 +1,56 @@
 //! Forwarding of names outside the zone to upstream resolvers, with a
-//! cache that honours TTLs.
+//! cache that honours TTLs, bounded in bytes, in flight and per client.
 //!
 //! A small forwarder of our own rather than `hickory-resolver`: the
 //! resolver's API returns records or errors, so NXDOMAIN/NODATA with their
 //! SOA, the upstream's rcode and the authority section would have to be
 //! reconstructed from error values. Here the upstream's response is relayed
-//! as it came (rcode, answers, authorities, additionals minus OPT), and the
-//! cache is a map we can reason about:
+//! as it came (rcode, answers, authorities, additionals minus OPT).
+//!
+//! The cache ([`crate::cache::ByteCache`]):
 //!
 //! * key: lowercase name, type, class;
+//! * value: the upstream's response in wire form, so its size is known
+//!   exactly (parsed records take several times the wire bytes); a hit is
+//!   parsed again, about as costly as the record copies it replaces;
 //! * lifetime: the smallest TTL of the answer and authority records; for
 //!   negative answers the SOA's MINIMUM when smaller (RFC 2308 §5); at most
 //!   [`MAX_CACHE_TTL`]; SERVFAIL and other failures are not cached;
-//! * served TTLs count down from the time of caching;
-//! * at most [`MAX_ENTRIES`]; when full, expired entries go first, then
-//!   everything (simple, bounded, and rare).
+//!   served TTLs count down from the time of caching;
+//! * size: at most `cache_bytes` ([`ForwardConfig`]), least recently used
+//!   evicted first; one answer larger than a fraction of that is relayed
+//!   but not cached.
 //!
-//! Each upstream is asked over UDP from a fresh socket (random source port
-//! and ID, the response must match both and the question), then over TCP
-//! when the UDP answer is truncated. Every attempt has a timeout, so a dead
+//! In flight (`inflight`): at most `max_in_flight` queries wait
+//! for an upstream, `max_in_flight_per_client` of them per client; beyond
+//! that a query fails at once ([`ForwardError::Busy`]), so a flood of names
+//! whose servers never answer holds a bounded number of sockets and
+//! buffers. Identical queries in flight (same name, type, class) are
+//! coalesced: the first asks the upstream, the others wait for its answer.
+//!
+//! Each upstream is asked over UDP, then over TCP when the answer is
+//! truncated (`upstream`). Every attempt has a timeout, so a dead
 //! upstream costs [`ATTEMPT_TIMEOUT`] per upstream, then SERVFAIL.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::watch;
 
-use crate::fasthash::FastMap;
+use crate::cache::{ByteCache, Insert, Weigh, ALLOCATION_OVERHEAD};
+use crate::client::ClientKey;
+use crate::config::ForwardConfig;
+use crate::inflight::{InFlight, Refusal};
+pub use crate::upstream::ATTEMPT_TIMEOUT;
 
-/// Longest time one upstream attempt (UDP, or TCP after truncation) may take.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Cached answers live at most this long, whatever their TTL.
 pub const MAX_CACHE_TTL: u32 = 3600;
-/// Most cached answers.
-pub const MAX_ENTRIES: usize = 10_000;
-/// EDNS payload we ask upstreams for.
-const UPSTREAM_PAYLOAD: u16 = 1232;
 
 /// An upstream's response, ready to relay.
 #[derive(Clone, Debug)]
@@ -54,8 +65,37 @@ pub struct Forwarded {
     pub additionals: Vec<Record>,
 }
 
-/// Why forwarding failed (answered SERVFAIL).
-#[derive(Debug, thiserror::Error)]
+impl Forwarded {
+    fn from_message(message: Message) -> Forwarded {
+        Forwarded {
+            rcode: message.metadata.response_code,
+            answers: message.answers,
+            authorities: message.authorities,
+            additionals: message
+                .additionals
+                .into_iter()
+                .filter(|r| r.record_type() != RecordType::OPT)
+                .collect(),
+        }
+    }
+
+    /// TTLs as they are `age` seconds after caching.
+    fn aged(mut self, age: u32) -> Forwarded {
+        for record in self
+            .answers
+            .iter_mut()
+            .chain(self.authorities.iter_mut())
+            .chain(self.additionals.iter_mut())
+        {
+            record.ttl = record.ttl.saturating_sub(age);
+        }
+        self
+    }
+}
+
+/// Why forwarding failed (answered SERVFAIL). `Display` is for logs;
+/// [`ForwardError::public_text`] is what a client may be told.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ForwardError {
     /// No upstream resolver is configured or found in resolv.conf.
     #[error("no upstream resolver configured")]
@@ -68,33 +108,90 @@ pub enum ForwardError {
         /// What went wrong there.
         reason: String,
     },
+    /// `max_in_flight` forwarded queries are waiting already.
+    #[error("too many forwarded queries in flight")]
+    Busy,
+    /// This client has `max_in_flight_per_client` forwarded queries waiting.
+    #[error("too many forwarded queries in flight from this client")]
+    ClientBusy,
+    /// The identical query this one waited on was abandoned (shutdown).
+    #[error("the upstream query was abandoned")]
+    Abandoned,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+impl ForwardError {
+    /// A text for the client (RFC 8914 EXTRA-TEXT): what failed, never the
+    /// upstream's address or the host's resolver setup (review F27).
+    pub fn public_text(&self) -> &'static str {
+        match self {
+            ForwardError::NoUpstream => "no upstream resolver configured",
+            ForwardError::Upstream { .. } | ForwardError::Abandoned => "upstream resolvers did not answer",
+            ForwardError::Busy | ForwardError::ClientBusy => "too many forwarded queries in flight",
+        }
+    }
+
+    /// True for refusals by the in-flight bounds (no upstream was asked).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, ForwardError::Busy | ForwardError::ClientBusy)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct CacheKey {
     name: Name,
     qtype: RecordType,
     qclass: DNSClass,
 }
 
-struct CacheEntry {
-    response: Forwarded,
-    stored: Instant,
-    ttl: u32,
+impl CacheKey {
+    fn of(query: &Query) -> CacheKey {
+        CacheKey {
+            name: query.name().to_lowercase(),
+            qtype: query.query_type(),
+            qclass: query.query_class(),
+        }
+    }
 }
 
-/// The forwarder: upstreams plus a cache. `Send + Sync`; one per server.
+impl Weigh for CacheKey {
+    fn heap_bytes(&self) -> usize {
+        // A name keeps up to 32 bytes of labels inline; counting its whole
+        // length (and one end offset per label) as heap overestimates a little.
+        self.name.len() + usize::from(self.name.num_labels()) + 2 * ALLOCATION_OVERHEAD
+    }
+}
+
+type Outcome = Result<Forwarded, ForwardError>;
+
+/// The forwarder: upstreams, cache, in-flight bounds. `Send + Sync`; one
+/// per server.
 pub struct Forwarder {
     upstreams: Vec<SocketAddr>,
-    cache: Mutex<FastMap<CacheKey, CacheEntry>>,
+    cache: Mutex<ByteCache<CacheKey, Arc<[u8]>>>,
+    in_flight: Mutex<InFlight>,
+    /// Queries being asked upstream now; identical queries wait on these.
+    /// At most one per admitted query, so bounded by `max_in_flight`.
+    flights: Mutex<HashMap<CacheKey, watch::Receiver<Option<Outcome>>>>,
+    upstream_queries: AtomicU64,
+    coalesced: AtomicU64,
 }
 
 impl Forwarder {
-    /// A forwarder asking `upstreams` in order.
+    /// A forwarder asking `upstreams` in order, with the default bounds.
     pub fn new(upstreams: Vec<SocketAddr>) -> Forwarder {
+        Forwarder::with_config(upstreams, &ForwardConfig::default())
+    }
+
+    /// A forwarder asking `upstreams` in order, with `config`'s bounds
+    /// (its `enabled` and `upstreams` are the caller's business).
+    pub fn with_config(upstreams: Vec<SocketAddr>, config: &ForwardConfig) -> Forwarder {
         Forwarder {
             upstreams,
-            cache: Mutex::new(FastMap::default()),
+            cache: Mutex::new(ByteCache::new(config.cache_bytes)),
+            in_flight: Mutex::new(InFlight::new(config.max_in_flight, config.max_in_flight_per_client)),
+            flights: Mutex::new(HashMap::new()),
+            upstream_queries: AtomicU64::new(0),
+            coalesced: AtomicU64::new(0),
         }
     }
 
@@ -103,21 +200,70 @@ impl Forwarder {
         &self.upstreams
     }
 
-    /// Resolves `query` from the cache or the upstreams.
-    pub async fn resolve(&self, query: &Query) -> Result<Forwarded, ForwardError> {
-        let key = CacheKey {
-            name: query.name().to_lowercase(),
-            qtype: query.query_type(),
-            qclass: query.query_class(),
-        };
+    /// Resolves `query` for `client`: from the cache, else by waiting on an
+    /// identical query in flight, else by asking the upstreams, within the
+    /// in-flight bounds.
+    pub async fn resolve(&self, query: &Query, client: IpAddr) -> Outcome {
+        let key = CacheKey::of(query);
         if let Some(hit) = self.cached(&key, Instant::now()) {
             return Ok(hit);
         }
+        let _admitted = self.admit(ClientKey::of(client))?;
+        let role = {
+            let mut flights = self.flights.lock();
+            match flights.get(&key) {
+                Some(flight) => Role::Follow(flight.clone()),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    flights.insert(key.clone(), receiver);
+                    Role::Lead(sender)
+                }
+            }
+        };
+        let sender = match role {
+            Role::Lead(sender) => sender,
+            Role::Follow(flight) => {
+                self.coalesced.fetch_add(1, Relaxed);
+                return wait_for(flight).await;
+            }
+        };
+        // However this future ends (answer, error, or dropped), the flight
+        // goes; waiters of a dropped one see the sender gone.
+        let mut landing = Landing {
+            flights: &self.flights,
+            key: &key,
+            sender: Some(sender),
+        };
+        // The flight before ours may have landed (and cached) since our miss.
+        let outcome = match self.cached(&key, Instant::now()) {
+            Some(hit) => Ok(hit),
+            None => self.ask_upstreams(&key).await,
+        };
+        landing.land(&outcome);
+        outcome
+    }
+
+    fn admit(&self, client: ClientKey) -> Result<Admitted<'_>, ForwardError> {
+        match self.in_flight.lock().admit(client) {
+            Ok(()) => Ok(Admitted {
+                in_flight: &self.in_flight,
+                client,
+            }),
+            Err(Refusal::Full) => Err(ForwardError::Busy),
+            Err(Refusal::ClientFull) => Err(ForwardError::ClientBusy),
+        }
+    }
+
+    async fn ask_upstreams(&self, key: &CacheKey) -> Outcome {
+        let mut query = Query::query(key.name.clone(), key.qtype);
+        query.set_query_class(key.qclass);
         let mut last = ForwardError::NoUpstream;
         for &upstream in &self.upstreams {
-            match ask(upstream, &key).await {
-                Ok(response) => {
-                    self.store(key, &response, Instant::now());
+            self.upstream_queries.fetch_add(1, Relaxed);
+            match crate::upstream::ask(upstream, &query).await {
+                Ok(reply) => {
+                    let response = Forwarded::from_message(reply.message);
+                    self.store(key.clone(), reply.bytes, &response, Instant::now());
                     return Ok(response);
                 }
                 Err(reason) => {
@@ -131,43 +277,106 @@ impl Forwarder {
 
     /// A live cache entry with its TTLs counted down to `now`.
     fn cached(&self, key: &CacheKey, now: Instant) -> Option<Forwarded> {
-        let cache = self.cache.lock();
-        let entry = cache.get(key)?;
-        let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
-        if age >= entry.ttl {
-            return None;
-        }
-        let mut response = entry.response.clone();
-        for record in response
-            .answers
-            .iter_mut()
-            .chain(response.authorities.iter_mut())
-            .chain(response.additionals.iter_mut())
-        {
-            record.ttl = record.ttl.saturating_sub(age);
-        }
-        Some(response)
+        let (bytes, age) = {
+            let mut cache = self.cache.lock();
+            let (bytes, age) = cache.get(key, now)?;
+            (bytes.clone(), age)
+        };
+        // Parsed outside the lock; it parsed when it was stored.
+        let message = Message::from_vec(&bytes).ok()?;
+        Some(Forwarded::from_message(message).aged(age))
     }
 
-    fn store(&self, key: CacheKey, response: &Forwarded, now: Instant) {
+    fn store(&self, key: CacheKey, bytes: Arc<[u8]>, response: &Forwarded, now: Instant) {
         let Some(ttl) = cache_ttl(response) else {
             return;
         };
-        let mut cache = self.cache.lock();
-        if cache.len() >= MAX_ENTRIES {
-            cache.retain(|_, e| now.saturating_duration_since(e.stored).as_secs() < u64::from(e.ttl));
-            if cache.len() >= MAX_ENTRIES {
-                cache.clear();
-            }
+        if self.cache.lock().insert(key, bytes, ttl, now) == Insert::TooLarge {
+            tracing::debug!("upstream answer too large to cache");
         }
-        cache.insert(
-            key,
-            CacheEntry {
-                response: response.clone(),
-                stored: now,
-                ttl,
-            },
-        );
+    }
+
+    /// Bytes the cache holds (counted as its budget counts them).
+    pub fn cache_bytes(&self) -> usize {
+        self.cache.lock().bytes()
+    }
+
+    /// Answers the cache holds.
+    pub fn cache_len(&self) -> usize {
+        self.cache.lock().len()
+    }
+
+    /// Forwarded queries waiting now (asking or coalesced).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.lock().total()
+    }
+
+    /// Queries sent to upstreams so far (one per upstream tried).
+    pub fn upstream_queries(&self) -> u64 {
+        self.upstream_queries.load(Relaxed)
+    }
+
+    /// Queries answered by waiting on an identical one in flight, so far.
+    pub fn coalesced(&self) -> u64 {
+        self.coalesced.load(Relaxed)
+    }
+}
+
+/// What a query that missed the cache does: ask the upstreams itself and
+/// tell the waiters, or wait for the identical query already asking.
+enum Role {
+    Lead(watch::Sender<Option<Outcome>>),
+    Follow(watch::Receiver<Option<Outcome>>),
+}
+
+/// One admitted query; released when dropped.
+struct Admitted<'a> {
+    in_flight: &'a Mutex<InFlight>,
+    client: ClientKey,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.in_flight.lock().release(self.client);
+    }
+}
+
+/// A leader's flight: removed from the map when the leader is done, or
+/// when it is dropped before (its waiters then see the sender gone).
+struct Landing<'a> {
+    flights: &'a Mutex<HashMap<CacheKey, watch::Receiver<Option<Outcome>>>>,
+    key: &'a CacheKey,
+    /// `None` once landed.
+    sender: Option<watch::Sender<Option<Outcome>>>,
+}
+
+impl Landing<'_> {
+    /// Ends the flight with `outcome`. Removed first, so no waiter can join
+    /// after; the outcome is copied only when someone waits for it.
+    fn land(&mut self, outcome: &Outcome) {
+        let Some(sender) = self.sender.take() else {
+            return;
+        };
+        self.flights.lock().remove(self.key);
+        if sender.receiver_count() > 0 {
+            sender.send_replace(Some(outcome.clone()));
+        }
+    }
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        if self.sender.is_some() {
+            self.flights.lock().remove(self.key);
+        }
+    }
+}
+
+/// The outcome of the flight `receiver` follows.
+async fn wait_for(mut receiver: watch::Receiver<Option<Outcome>>) -> Outcome {
+    match receiver.wait_for(Option::is_some).await {
+        Ok(outcome) => outcome.clone().unwrap_or(Err(ForwardError::Abandoned)),
+        Err(_) => Err(ForwardError::Abandoned),
     }
 }
 
@@ -191,103 +400,12 @@ fn cache_ttl(response: &Forwarded) -> Option<u32> {
     (any && ttl > 0).then_some(ttl)
 }
 
-/// One upstream, UDP then TCP on truncation.
-async fn ask(upstream: SocketAddr, key: &CacheKey) -> Result<Forwarded, String> {
-    let id = random_id();
-    let mut request = Message::new(id, MessageType::Query, OpCode::Query);
-    request.metadata.recursion_desired = true;
-    let mut query = Query::query(key.name.clone(), key.qtype);
-    query.set_query_class(key.qclass);
-    request.add_query(query.clone());
-    let mut edns = Edns::new();
-    edns.set_max_payload(UPSTREAM_PAYLOAD);
-    request.set_edns(edns);
-    let bytes = request.to_vec().map_err(|e| format!("encoding the query: {e}"))?;
-
-    let udp = tokio::time::timeout(ATTEMPT_TIMEOUT, ask_udp(upstream, &bytes, id, &query))
-        .await
-        .map_err(|_| "timed out (udp)".to_owned())??;
-    let response = if udp.metadata.truncation {
-        tokio::time::timeout(ATTEMPT_TIMEOUT, ask_tcp(upstream, &bytes, id, &query))
-            .await
-            .map_err(|_| "timed out (tcp)".to_owned())??
-    } else {
-        udp
-    };
-    Ok(Forwarded {
-        rcode: response.metadata.response_code,
-        answers: response.answers,
-        authorities: response.authorities,
-        additionals: response
-            .additionals
-            .into_iter()
-            .filter(|r| r.record_type() != RecordType::OPT)
-            .collect(),
-    })
-}
-
-async fn ask_udp(upstream: SocketAddr, bytes: &[u8], id: u16, query: &Query) -> Result<Message, String> {
-    let local: IpAddr = match upstream {
-        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
-    };
-    let socket = UdpSocket::bind((local, 0)).await.map_err(|e| format!("bind: {e}"))?;
-    socket.connect(upstream).await.map_err(|e| format!("connect: {e}"))?;
-    socket.send(bytes).await.map_err(|e| format!("send: {e}"))?;
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let n = socket.recv(&mut buf).await.map_err(|e| format!("recv: {e}"))?;
-        // Anything that is not the answer to our question is ignored (spoofing, stale).
-        if let Some(message) = matching(&buf[..n], id, query) {
-            return Ok(message);
-        }
-    }
-}
-
-async fn ask_tcp(upstream: SocketAddr, bytes: &[u8], id: u16, query: &Query) -> Result<Message, String> {
-    let mut stream = TcpStream::connect(upstream)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let len = u16::try_from(bytes.len()).map_err(|_| "query too long".to_owned())?;
-    let mut framed = Vec::with_capacity(bytes.len() + 2);
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(bytes);
-    stream.write_all(&framed).await.map_err(|e| format!("send: {e}"))?;
-    let len = stream.read_u16().await.map_err(|e| format!("recv: {e}"))?;
-    let mut buf = vec![0u8; usize::from(len)];
-    stream.read_exact(&mut buf).await.map_err(|e| format!("recv: {e}"))?;
-    matching(&buf, id, query).ok_or_else(|| "mismatched response".to_owned())
-}
-
-/// `bytes` parsed if it is the response to (`id`, `query`).
-fn matching(bytes: &[u8], id: u16, query: &Query) -> Option<Message> {
-    let message = Message::from_vec(bytes).ok()?;
-    let same = message.metadata.id == id
-        && message.metadata.message_type == MessageType::Response
-        && message.queries.len() == 1
-        && message.queries[0].query_type() == query.query_type()
-        && message.queries[0].query_class() == query.query_class()
-        && message.queries[0].name().eq_ignore_root_case(query.name());
-    same.then_some(message)
-}
-
-fn random_id() -> u16 {
-    let mut b = [0u8; 2];
-    // Without randomness, fall back to a clock-derived ID: still matched
-    // against the question and a random source port.
-    if getrandom::fill(&mut b).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        return nanos as u16;
-    }
-    u16::from_be_bytes(b)
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
+    use std::time::Duration;
 
+    use hickory_proto::op::{MessageType, OpCode};
     use hickory_proto::rr::rdata::{A, SOA};
 
     use super::*;
@@ -331,10 +449,53 @@ mod tests {
             qclass: DNSClass::IN,
         };
         let a = Record::from_rdata(name("x.test."), 10, RData::A(A(Ipv4Addr::LOCALHOST)));
+        let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+        message.add_query(Query::query(name("x.test."), RecordType::A));
+        message.add_answer(a.clone());
+        let bytes: Arc<[u8]> = message.to_vec().expect("encode").into();
         let t0 = Instant::now();
-        f.store(key.clone(), &forwarded(ResponseCode::NoError, vec![a], vec![]), t0);
+        f.store(
+            key.clone(),
+            bytes,
+            &forwarded(ResponseCode::NoError, vec![a], vec![]),
+            t0,
+        );
+        assert!(f.cache_bytes() > 0);
         let hit = f.cached(&key, t0 + Duration::from_secs(4)).expect("live");
         assert_eq!(hit.answers[0].ttl, 6);
+        assert_eq!(hit.answers[0].data, RData::A(A(Ipv4Addr::LOCALHOST)));
         assert!(f.cached(&key, t0 + Duration::from_secs(10)).is_none());
+        assert_eq!(f.cache_bytes(), 0);
+    }
+
+    #[test]
+    fn public_texts_name_no_address() {
+        let e = ForwardError::Upstream {
+            upstream: "10.1.2.3:53".parse().expect("addr"),
+            reason: "timed out (udp)".into(),
+        };
+        assert!(e.to_string().contains("10.1.2.3"), "logs keep the detail");
+        assert!(!e.public_text().contains("10.1.2.3"));
+        assert!(!e.public_text().contains(':'));
+        assert!(ForwardError::ClientBusy.is_busy() && !e.is_busy());
+    }
+
+    #[tokio::test]
+    async fn over_the_client_share_fails_at_once() {
+        let config = ForwardConfig {
+            max_in_flight: 4,
+            max_in_flight_per_client: 1,
+            ..ForwardConfig::default()
+        };
+        let f = Forwarder::with_config(Vec::new(), &config);
+        let client: IpAddr = Ipv4Addr::new(10, 18, 0, 5).into();
+        let _held = f.admit(ClientKey::of(client)).expect("first");
+        assert_eq!(f.in_flight(), 1);
+        let q = Query::query(name("x.test."), RecordType::A);
+        assert!(matches!(f.resolve(&q, client).await, Err(ForwardError::ClientBusy)));
+        // Another client still gets through (to no upstream here).
+        let other: IpAddr = Ipv4Addr::new(10, 18, 0, 6).into();
+        assert!(matches!(f.resolve(&q, other).await, Err(ForwardError::NoUpstream)));
+        assert_eq!(f.in_flight(), 1, "released after answering");
     }
 }

@@ -12,7 +12,8 @@ use hickory_proto::op::Message;
 use hickory_server::net::xfer::Protocol;
 
 use crate::capture::handle_bytes;
-use crate::directory::{Instance, NodeId, Protocol as PortProtocol, RttEstimate};
+use crate::directory::{NodeId, RttEstimate};
+use crate::instance::{Instance, InstanceKey, InstanceSpec, NamedPort, Protocol as PortProtocol};
 use crate::handler::{GroveHandler, MAX_UDP_PAYLOAD};
 use crate::{DnsConfig, MemoryDirectory};
 
@@ -21,12 +22,15 @@ use crate::{DnsConfig, MemoryDirectory};
 pub fn fuzz_handler() -> GroveHandler {
     let dir = MemoryDirectory::new(NodeId::new("local"));
     let add = |service: &str, app: &str, number: u32, node: &str| {
-        let mut instance = Instance::new(service, app, "prod", number, node)
+        let key = InstanceKey::new(service, app, "prod", number).expect("valid names");
+        let port = NamedPort::new("http", PortProtocol::Tcp, 8080).expect("valid port name");
+        let mut spec = InstanceSpec::new(key)
             .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
-            .with_port("http", PortProtocol::Tcp, 8080);
+            .with_port(port);
         if number % 2 == 0 {
-            instance = instance.with_ipv6(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, number as u16));
+            spec = spec.with_ipv6(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, number as u16));
         }
+        let mut instance = Instance::new(spec, NodeId::new(node));
         instance.healthy = number != 3;
         dir.register(instance).expect("valid instance");
     };
@@ -38,13 +42,20 @@ pub fn fuzz_handler() -> GroveHandler {
         add("big", "web", n, "b");
     }
     dir.set_rtt(&NodeId::new("a"), Some(RttEstimate::measured(Duration::from_millis(2))));
+    // The fuzzed requests come from 10.18.0.5: allowed, and a rate limit
+    // the corpus cannot reach, so every input gets past the front door.
     let config = DnsConfig {
         forward: crate::ForwardConfig {
             enabled: false,
-            upstreams: Vec::new(),
+            ..crate::ForwardConfig::default()
+        },
+        rate_limit: crate::RateLimitConfig {
+            qps: 0,
+            ..crate::RateLimitConfig::default()
         },
         ..DnsConfig::default()
-    };
+    }
+    .with_allow_from(["10.18.0.0/16".parse().expect("prefix")]);
     GroveHandler::new(&config, Arc::new(dir), None)
 }
 

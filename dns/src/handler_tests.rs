@@ -11,12 +11,15 @@ use hickory_server::net::xfer::Protocol;
 
 use super::*;
 use crate::capture::handle_bytes;
-use crate::directory::{Instance, NodeId, Protocol as PortProtocol, RttEstimate};
+use crate::directory::{NodeId, RttEstimate};
+use crate::instance::{Instance, InstanceKey, InstanceSpec, NamedPort, Protocol as PortProtocol};
 
 fn instance(service: &str, app: &str, number: u32, node: &str) -> Instance {
-    Instance::new(service, app, "prod", number, node)
+    let key = InstanceKey::new(service, app, "prod", number).expect("valid names");
+    let spec = InstanceSpec::new(key)
         .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
-        .with_port("http", PortProtocol::Tcp, 8080)
+        .with_port(NamedPort::new("http", PortProtocol::Tcp, 8080).expect("valid port"));
+    Instance::new(spec, NodeId::new(node))
 }
 
 /// `ms2` in web/prod on n-near (instance 0, also IPv6) and n-far (1);
@@ -25,7 +28,7 @@ fn instance(service: &str, app: &str, number: u32, node: &str) -> Instance {
 fn directory() -> Arc<MemoryDirectory> {
     let dir = MemoryDirectory::new(NodeId::new("local"));
     let mut near = instance("ms2", "web", 0, "n-near");
-    near.ipv6 = Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    near.spec.ipv6 = Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
     dir.register(near).expect("register");
     dir.register(instance("ms2", "web", 1, "n-far")).expect("register");
     let mut sick = instance("ms2", "web", 2, "n-near");
@@ -49,7 +52,9 @@ fn directory() -> Arc<MemoryDirectory> {
 
 fn handler(forward: bool) -> GroveHandler {
     let forwarder = forward.then(|| Arc::new(Forwarder::new(Vec::new())));
-    GroveHandler::new(&DnsConfig::default(), directory(), forwarder)
+    // `run` asks from 10.18.0.5, a workload: allowed as netmanager allows it.
+    let config = DnsConfig::default().with_allow_from(["10.18.0.0/16".parse().expect("prefix")]);
+    GroveHandler::new(&config, directory(), forwarder)
 }
 
 fn request(name: &str, qtype: RecordType, edns: Option<u16>) -> Message {

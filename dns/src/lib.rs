@@ -21,14 +21,18 @@
 //! 3. [`ttl`] says how long the answer may be cached; [`explain`] renders
 //!    the reasoning as TXT strings.
 //!
-//! [`MemoryDirectory`] ([`store`]) is the directory netmanager fills until
-//! the control plane lands; [`geo`] computes great-circle distances for it.
+//! [`instance`] is the one instance model ([`InstanceKey`], [`InstanceSpec`],
+//! [`Instance`]) shared with netmanager and its signed records.
+//! [`MemoryDirectory`] ([`store`]) is the directory netmanager fills;
+//! [`geo`] computes great-circle distances for it.
 //! [`DnsConfig`] ([`config`]) is the `[dns]` configuration; [`resolv_conf`]
 //! finds the host's upstream resolvers. [`stats`] ([`QueryStats`]) counts
 //! queries by kind and response code for metrics.
 
 pub mod answer;
+pub mod cache;
 pub mod capture;
+pub mod client;
 pub mod closest;
 pub mod config;
 pub mod directory;
@@ -40,18 +44,23 @@ pub mod forward;
 pub mod fuzz_support;
 pub mod geo;
 pub mod handler;
+mod inflight;
+pub mod instance;
 pub mod label;
 pub mod name;
 pub mod policy;
 pub mod query;
+pub mod ratelimit;
 pub mod resolv_conf;
 pub mod rr;
 pub mod scope;
 pub mod select;
 pub mod server;
+pub mod shape;
 pub mod stats;
 pub mod store;
 pub mod ttl;
+mod upstream;
 pub mod zone;
 
 #[cfg(test)]
@@ -60,13 +69,13 @@ mod alloc_tests;
 mod test_support;
 
 pub use answer::{rcode, Answer, Disposition};
-pub use config::{DnsConfig, ForwardConfig, PolicyConfig, GROVE_LOOPBACK};
-pub use directory::{
-    Directory, Distance, DistanceOracle, Instance, Instances, NamedPort, NodeId, Protocol, RttEstimate,
-};
+pub use client::{ClientAcl, ClientKey};
+pub use config::{DnsConfig, ForwardConfig, PolicyConfig, RateLimitConfig, GROVE_LOOPBACK};
+pub use directory::{Directory, Distance, DistanceOracle, Instances, NodeId, RttEstimate};
+pub use instance::{Instance, InstanceKey, InstanceSpec, NamedPort, Protocol, DEFAULT_SCOPE};
 pub use error::DnsError;
 pub use explain::{explain_outcome, explain_selection};
-pub use forward::Forwarder;
+pub use forward::{ForwardError, Forwarder};
 pub use geo::{haversine_km, Location};
 pub use handler::GroveHandler;
 pub use label::Label;

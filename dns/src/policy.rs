@@ -264,9 +264,9 @@ fn rr_key(candidates: &[Instance], asker: IpAddr) -> Option<RrKey<'_>> {
     let first = candidates.first()?;
     Some(RrKey {
         asker,
-        service: &first.service,
-        app: &first.app,
-        namespace: &first.namespace,
+        service: first.service.as_str(),
+        app: first.app.as_str(),
+        namespace: first.namespace.as_str(),
     })
 }
 

@@ -174,7 +174,7 @@ fn rr_is_fair_over_many_queries_and_askers() {
 fn srv_form_filters_by_port() {
     let s = Setup::new();
     let mut list = numbered(3).to_vec();
-    list[1].ports.clear(); // the nearest has no http port
+    list[1].spec.ports.clear(); // the nearest has no http port
     let list = Instances::new(list);
     let sel = s.run(Policy::Closest, &list, http(), false, 1).expect("ok");
     assert_eq!(sel.first().map(|i| i.number), Some(2));

@@ -90,8 +90,8 @@ pub fn scope(all: &Instances, path: &ServicePath, asker: AskerContext<'_>) -> Sc
                 .groups()
                 .filter(|g| admits(g))
                 .map(|g| AppScope {
-                    app: g[0].app.clone(),
-                    namespace: g[0].namespace.clone(),
+                    app: g[0].app.to_string(),
+                    namespace: g[0].namespace.to_string(),
                 })
                 .collect(),
         ),

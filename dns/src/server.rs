@@ -1,5 +1,7 @@
 //! The transport: UDP and TCP sockets on every configured address, served
-//! by hickory's [`Server`] with a [`GroveHandler`].
+//! by hickory's [`Server`] with a [`GroveHandler`]. Who may ask, and how
+//! fast, is the handler's front door (`allow_from`, `rate_limit`); hickory's
+//! own access control is left empty so that there is one place to look.
 //!
 //! Each address gets a UDP socket and a TCP listener on the same port; with
 //! port 0 (tests), UDP is bound first and TCP then takes the UDP socket's
@@ -34,6 +36,7 @@ pub struct DnsServer {
     server: Server<GroveHandler>,
     local_addrs: Vec<SocketAddr>,
     stats: Arc<QueryStats>,
+    forwarder: Option<Arc<Forwarder>>,
 }
 
 impl DnsServer {
@@ -53,9 +56,9 @@ impl DnsServer {
                     "DNS forwarding is on but no upstream resolver is known: names outside the zone get SERVFAIL"
                 );
             }
-            Arc::new(Forwarder::new(upstreams))
+            Arc::new(Forwarder::with_config(upstreams, &config.forward))
         });
-        let handler = GroveHandler::new(&config, directory, forwarder);
+        let handler = GroveHandler::new(&config, directory, forwarder.clone());
         let stats = handler.stats();
         let mut server = Server::new(handler);
         for (udp, tcp, address) in sockets {
@@ -67,6 +70,7 @@ impl DnsServer {
             server,
             local_addrs,
             stats,
+            forwarder,
         })
     }
 
@@ -78,6 +82,12 @@ impl DnsServer {
     /// The live query counters (for metrics): read them any time, from any thread.
     pub fn stats(&self) -> Arc<QueryStats> {
         self.stats.clone()
+    }
+
+    /// The forwarder, `None` when forwarding is off: its cache size and
+    /// in-flight gauges are for metrics.
+    pub fn forwarder(&self) -> Option<Arc<Forwarder>> {
+        self.forwarder.clone()
     }
 
     /// Stops serving.

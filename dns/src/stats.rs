@@ -1,6 +1,8 @@
 //! Query counters for metrics: how many queries of each kind got each
-//! response code, plus truncated answers and answers that served an
-//! unhealthy instance.
+//! response code, plus truncated answers, answers that served an
+//! unhealthy instance, and the front door's refusals: queries from outside
+//! `allow_from`, over the rate limit, or over the forwarder's in-flight
+//! bounds.
 //!
 //! The handler bumps these on every query (tens of thousands a second on
 //! one core), so they are a fixed array of relaxed atomics indexed by
@@ -11,6 +13,9 @@
 //!
 //! Requests whose bytes do not parse never reach the handler (hickory's
 //! server answers FORMERR or drops them itself), so they are not counted.
+//! Queries refused by the ACL or the rate limit are counted only in their
+//! own counters, not by kind and code: they are turned away before the
+//! question is read.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -167,6 +172,10 @@ pub struct QueryStats {
     queries: [AtomicU64; KINDS * RCODES],
     truncated: AtomicU64,
     unhealthy_served: AtomicU64,
+    not_allowed: AtomicU64,
+    rate_limited: AtomicU64,
+    rate_slipped: AtomicU64,
+    forward_busy: AtomicU64,
 }
 
 impl Default for QueryStats {
@@ -175,6 +184,10 @@ impl Default for QueryStats {
             queries: std::array::from_fn(|_| AtomicU64::new(0)),
             truncated: AtomicU64::new(0),
             unhealthy_served: AtomicU64::new(0),
+            not_allowed: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            rate_slipped: AtomicU64::new(0),
+            forward_busy: AtomicU64::new(0),
         }
     }
 }
@@ -202,6 +215,50 @@ impl QueryStats {
     #[inline]
     pub fn record_unhealthy_served(&self) {
         self.unhealthy_served.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one query from a source outside `allow_from` (dropped over
+    /// UDP, REFUSED over TCP).
+    #[inline]
+    pub fn record_not_allowed(&self) {
+        self.not_allowed.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one query over its client's rate limit; `slipped` when it got
+    /// an empty TC=1 response rather than none (or REFUSED over TCP).
+    #[inline]
+    pub fn record_rate_limited(&self, slipped: bool) {
+        self.rate_limited.fetch_add(1, Relaxed);
+        if slipped {
+            self.rate_slipped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts one forwarded query refused by the in-flight bounds (SERVFAIL
+    /// at once; also counted as forwarded/SERVFAIL).
+    #[inline]
+    pub fn record_forward_busy(&self) {
+        self.forward_busy.fetch_add(1, Relaxed);
+    }
+
+    /// Queries from outside `allow_from` so far.
+    pub fn not_allowed(&self) -> u64 {
+        self.not_allowed.load(Relaxed)
+    }
+
+    /// Queries over their client's rate limit so far (dropped or slipped).
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Relaxed)
+    }
+
+    /// Of [`QueryStats::rate_limited`], those answered with an empty TC=1.
+    pub fn rate_slipped(&self) -> u64 {
+        self.rate_slipped.load(Relaxed)
+    }
+
+    /// Forwarded queries refused by the in-flight bounds so far.
+    pub fn forward_busy(&self) -> u64 {
+        self.forward_busy.load(Relaxed)
     }
 
     /// Queries of `kind` answered with a code of class `rcode` so far.
@@ -277,5 +334,17 @@ mod tests {
         );
         assert_eq!(stats.truncated(), 1);
         assert_eq!(stats.unhealthy_served(), 0);
+    }
+
+    #[test]
+    fn front_door_refusals_have_their_own_counters() {
+        let stats = QueryStats::new();
+        stats.record_not_allowed();
+        stats.record_rate_limited(false);
+        stats.record_rate_limited(true);
+        stats.record_forward_busy();
+        assert_eq!((stats.not_allowed(), stats.forward_busy()), (1, 1));
+        assert_eq!((stats.rate_limited(), stats.rate_slipped()), (2, 1));
+        assert!(stats.snapshot().is_empty(), "not in the (kind, rcode) cells");
     }
 }

@@ -1,5 +1,5 @@
-//! An in-memory [`Directory`]: netmanager fills it from its local API until
-//! the control plane lands.
+//! An in-memory [`Directory`]: netmanager fills it, from its local API in
+//! static mode and from the control plane's signed records in dynamic mode.
 //!
 //! Reads dominate (every query), writes are rare (a deployment, a health
 //! change, a new RTT). So the data lives in an immutable
@@ -13,11 +13,10 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::directory::{Directory, Distance, DistanceOracle, Instance, Instances, NodeId, RttEstimate};
+use crate::directory::{Directory, Distance, DistanceOracle, Instance, InstanceKey, Instances, NodeId, RttEstimate};
 use crate::fasthash::FastMap;
 use crate::geo::Location;
 use crate::label::Label;
-use crate::name::SEARCH_MARKER;
 use crate::DnsError;
 
 /// One immutable state of a [`MemoryDirectory`].
@@ -30,6 +29,10 @@ pub struct DirectorySnapshot {
     /// Every node with a known distance, the local node included (at
     /// [`Distance::LOCAL`]), so that a distance is one lookup.
     nodes: FastMap<NodeId, NodeState>,
+    /// The services each node has instances in, so that changing one
+    /// node's instances touches only those services' lists (cost in
+    /// proportion to the change, not to the directory).
+    by_node: FastMap<NodeId, Vec<Arc<str>>>,
 }
 
 /// A remote node's location (kept to recompute km when the local location
@@ -89,6 +92,7 @@ impl MemoryDirectory {
                 local_location: None,
                 services: FastMap::default(),
                 nodes,
+                by_node: FastMap::default(),
             })),
             writer: Mutex::new(()),
         }
@@ -116,13 +120,13 @@ impl MemoryDirectory {
     }
 
     /// Removes an instance; returns it if it was there.
-    pub fn deregister(&self, service: &str, app: &str, namespace: &str, number: u32) -> Option<Instance> {
-        self.update(|u| u.deregister(service, app, namespace, number))
+    pub fn deregister(&self, key: &InstanceKey) -> Option<Instance> {
+        self.update(|u| u.deregister(key))
     }
 
     /// Marks one instance healthy or not; false if there is no such instance.
-    pub fn set_healthy(&self, service: &str, app: &str, namespace: &str, number: u32, healthy: bool) -> bool {
-        self.update(|u| u.set_healthy(service, app, namespace, number, healthy))
+    pub fn set_healthy(&self, key: &InstanceKey, healthy: bool) -> bool {
+        self.update(|u| u.set_healthy(key, healthy))
     }
 
     /// Sets a node's location (the local node's too).
@@ -154,89 +158,155 @@ pub struct DirectoryUpdate<'a> {
 }
 
 impl DirectoryUpdate<'_> {
-    /// See [`MemoryDirectory::register`]. Names are checked and lowercased:
-    /// an instance whose names could never be asked for is refused.
+    /// See [`MemoryDirectory::register`]. Names were checked when the
+    /// instance was built ([`InstanceKey::new`], decoding), so this cannot
+    /// fail today; the `Result` leaves room for store limits.
     pub fn register(&mut self, mut instance: Instance) -> Result<Option<Instance>, DnsError> {
-        for field in [&mut instance.service, &mut instance.app, &mut instance.namespace] {
-            *field = checked_label(field)?;
-        }
-        for port in &mut instance.ports {
-            port.name = checked_label(&port.name)?;
-        }
-        // One shared `NodeId` per node: equality is then a pointer compare.
-        match self.snapshot.nodes.get_key_value(&instance.node) {
-            Some((shared, _)) => instance.node = shared.clone(),
-            None => {
-                self.snapshot.nodes.insert(instance.node.clone(), NodeState::default());
-            }
-        }
-        let mut list = self.take(&instance.service);
-        let old = match list
-            .iter()
-            .position(|i| same_key(i, &instance.app, &instance.namespace, instance.number))
-        {
+        instance.node = self.shared_node(&instance.node);
+        let service = instance.service;
+        let mut list = self.take(service.as_str());
+        let old = match list.iter().position(|i| i.key == instance.key) {
             Some(at) => Some(std::mem::replace(&mut list[at], instance.clone())),
             None => {
                 list.push(instance.clone());
                 None
             }
         };
-        self.put(&instance.service, list);
+        if let Some(old) = &old {
+            if old.node != instance.node {
+                self.unindex(&old.node, service.as_str(), &list);
+            }
+        }
+        self.index(&instance.node, service.as_str());
+        self.put(service.as_str(), list);
         Ok(old)
     }
 
+    /// Registers many instances at once: one copy of each service's list
+    /// however many instances it gains, so a batch costs time linear in
+    /// the directory plus the batch. Returns how many replaced an instance.
+    pub fn register_all(&mut self, instances: Vec<Instance>) -> usize {
+        let mut by_service: FastMap<Label, Vec<Instance>> = FastMap::default();
+        for mut instance in instances {
+            instance.node = self.shared_node(&instance.node);
+            by_service.entry(instance.service).or_default().push(instance);
+        }
+        let mut replaced = 0;
+        for (service, batch) in by_service {
+            let service = service.as_str();
+            let mut list = self.take(service);
+            let mut at: FastMap<InstanceKey, usize> = list.iter().enumerate().map(|(n, i)| (i.key, n)).collect();
+            let mut displaced = Vec::new();
+            for instance in batch {
+                self.index(&instance.node, service);
+                match at.get(&instance.key) {
+                    Some(&n) => {
+                        replaced += 1;
+                        displaced.push(std::mem::replace(&mut list[n], instance).node);
+                    }
+                    None => {
+                        at.insert(instance.key, list.len());
+                        list.push(instance);
+                    }
+                }
+            }
+            for node in displaced {
+                self.unindex(&node, service, &list);
+            }
+            self.put(service, list);
+        }
+        replaced
+    }
+
     /// See [`MemoryDirectory::deregister`].
-    pub fn deregister(&mut self, service: &str, app: &str, namespace: &str, number: u32) -> Option<Instance> {
-        let service = service.to_ascii_lowercase();
-        let mut list = self.take(&service);
-        let (app, namespace) = (app.to_ascii_lowercase(), namespace.to_ascii_lowercase());
-        let old = list
-            .iter()
-            .position(|i| same_key(i, &app, &namespace, number))
-            .map(|at| list.remove(at));
-        self.put(&service, list);
+    pub fn deregister(&mut self, key: &InstanceKey) -> Option<Instance> {
+        let service = key.service.as_str();
+        let mut list = self.take(service);
+        let old = list.iter().position(|i| i.key == *key).map(|at| list.remove(at));
+        if let Some(old) = &old {
+            self.unindex(&old.node, service, &list);
+        }
+        self.put(service, list);
         old
+    }
+
+    /// Makes `instances` exactly what `node` runs: its other instances
+    /// leave, these replace whatever held their keys. `node` also renames
+    /// the node if its display name changed. Touches only the services
+    /// involved, each list rebuilt once; returns how many instances of
+    /// `node` were removed.
+    pub fn replace_node(&mut self, node: &NodeId, instances: Vec<Instance>) -> usize {
+        let node = self.rename(node);
+        let mut services: Vec<Arc<str>> = self.snapshot.by_node.remove(&node).unwrap_or_default();
+        for instance in &instances {
+            if !services.iter().any(|s| **s == *instance.service.as_str()) {
+                services.push(Arc::from(instance.service.as_str()));
+            }
+        }
+        let mut removed = 0;
+        for service in services {
+            let mut list = self.take(&service);
+            let before = list.len();
+            list.retain(|i| i.node != node);
+            removed += before - list.len();
+            for instance in instances.iter().filter(|i| *i.service.as_str() == *service) {
+                let mut instance = instance.clone();
+                instance.node = node.clone();
+                match list.iter().position(|i| i.key == instance.key) {
+                    Some(at) => {
+                        // Another node held the key: the caller decided
+                        // this one wins; the loser's index is fixed below.
+                        let loser = std::mem::replace(&mut list[at], instance);
+                        self.unindex(&loser.node, &service, &list);
+                    }
+                    None => list.push(instance),
+                }
+            }
+            if list.iter().any(|i| i.node == node) {
+                self.index(&node, &service);
+            }
+            self.put(&service, list);
+        }
+        removed
     }
 
     /// Removes every instance on `node` (the node left); returns how many.
     pub fn deregister_node(&mut self, node: &NodeId) -> usize {
-        let before: usize = self.snapshot.services.values().map(|l| l.len()).sum();
-        self.snapshot.services = std::mem::take(&mut self.snapshot.services)
-            .into_iter()
-            .filter_map(|(name, list)| {
-                let kept: Vec<Instance> = list.iter().filter(|i| i.node != *node).cloned().collect();
-                (!kept.is_empty()).then(|| (name, Instances::new(kept)))
-            })
-            .collect();
-        before - self.snapshot.services.values().map(|l| l.len()).sum::<usize>()
+        self.replace_node(node, Vec::new())
     }
 
     /// See [`MemoryDirectory::set_healthy`].
-    pub fn set_healthy(&mut self, service: &str, app: &str, namespace: &str, number: u32, healthy: bool) -> bool {
-        let service = service.to_ascii_lowercase();
-        let mut list = self.take(&service);
-        let (app, namespace) = (app.to_ascii_lowercase(), namespace.to_ascii_lowercase());
-        let found = list.iter_mut().find(|i| same_key(i, &app, &namespace, number));
+    pub fn set_healthy(&mut self, key: &InstanceKey, healthy: bool) -> bool {
+        let service = key.service.as_str();
+        let mut list = self.take(service);
+        let found = list.iter_mut().find(|i| i.key == *key);
         let changed = found.map(|i| i.healthy = healthy).is_some();
-        self.put(&service, list);
+        self.put(service, list);
         changed
     }
 
     /// Marks every instance on `node` healthy or not (node up or down);
     /// returns how many instances it touched.
     pub fn set_node_healthy(&mut self, node: &NodeId, healthy: bool) -> usize {
+        let services = self.snapshot.by_node.get(node).cloned().unwrap_or_default();
         let mut touched = 0;
-        for list in self.snapshot.services.values_mut() {
-            if list.iter().any(|i| i.node == *node) {
-                let mut copy = list.to_vec();
-                for i in copy.iter_mut().filter(|i| i.node == *node) {
-                    i.healthy = healthy;
-                    touched += 1;
-                }
-                *list = Instances::new(copy);
+        for service in services {
+            let mut list = self.take(&service);
+            for i in list.iter_mut().filter(|i| i.node == *node) {
+                i.healthy = healthy;
+                touched += 1;
             }
+            self.put(&service, list);
         }
         touched
+    }
+
+    /// Forgets a node entirely: its instances, location and distance.
+    pub fn remove_node(&mut self, node: &NodeId) {
+        self.deregister_node(node);
+        if *node != self.snapshot.local {
+            self.snapshot.nodes.remove(node);
+        }
     }
 
     /// See [`MemoryDirectory::set_location`].
@@ -277,6 +347,59 @@ impl DirectoryUpdate<'_> {
         state.distance.rtt = rtt;
     }
 
+    /// The node's shared `NodeId` (one `Arc` per node makes equality a
+    /// pointer compare), registering the node if it is new.
+    fn shared_node(&mut self, node: &NodeId) -> NodeId {
+        match self.snapshot.nodes.get_key_value(node) {
+            Some((shared, _)) => shared.clone(),
+            None => {
+                self.snapshot.nodes.insert(node.clone(), NodeState::default());
+                node.clone()
+            }
+        }
+    }
+
+    /// Like [`Self::shared_node`], but `node`'s display name wins: the
+    /// stored key is replaced when the name changed.
+    fn rename(&mut self, node: &NodeId) -> NodeId {
+        match self.snapshot.nodes.get_key_value(node) {
+            Some((shared, _)) if shared.name() == node.name() => shared.clone(),
+            Some(_) => {
+                let state = self.snapshot.nodes.remove(node).unwrap_or_default();
+                self.snapshot.nodes.insert(node.clone(), state);
+                if let Some(services) = self.snapshot.by_node.remove(node) {
+                    self.snapshot.by_node.insert(node.clone(), services);
+                }
+                node.clone()
+            }
+            None => {
+                self.snapshot.nodes.insert(node.clone(), NodeState::default());
+                node.clone()
+            }
+        }
+    }
+
+    fn index(&mut self, node: &NodeId, service: &str) {
+        let services = self.snapshot.by_node.entry(node.clone()).or_default();
+        if !services.iter().any(|s| **s == *service) {
+            services.push(Arc::from(service));
+        }
+    }
+
+    /// Drops `service` from `node`'s index unless `list` (the service's
+    /// new list) still has an instance on it.
+    fn unindex(&mut self, node: &NodeId, service: &str, list: &[Instance]) {
+        if list.iter().any(|i| i.node == *node) {
+            return;
+        }
+        if let Some(services) = self.snapshot.by_node.get_mut(node) {
+            services.retain(|s| **s != *service);
+            if services.is_empty() {
+                self.snapshot.by_node.remove(node);
+            }
+        }
+    }
+
     /// The current instances of `service` as a vector to edit.
     fn take(&self, service: &str) -> Vec<Instance> {
         self.snapshot
@@ -296,23 +419,8 @@ impl DirectoryUpdate<'_> {
     }
 }
 
-fn same_key(i: &Instance, app: &str, namespace: &str, number: u32) -> bool {
-    i.number == number && i.app == app && i.namespace == namespace
-}
-
 fn km(local: Option<Location>, remote: Option<Location>) -> Option<f64> {
     Some(local?.km_to(&remote?))
-}
-
-/// A lowercase grove label that is not the reserved search marker.
-fn checked_label(name: &str) -> Result<String, DnsError> {
-    match Label::parse(name) {
-        Some(label) if label != SEARCH_MARKER => Ok(label.as_str().to_owned()),
-        _ => Err(DnsError::InvalidName {
-            name: name.to_owned(),
-            reason: "service, app, namespace and port names are 1-63 letters, digits or inner hyphens, and not `svc`",
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -4,15 +4,16 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::directory::{
-    Directory, Distance, DistanceOracle, Instance, Instances, NodeId, Protocol, RttEstimate,
-};
+use crate::directory::{Directory, Distance, DistanceOracle, Instances, NodeId, RttEstimate};
+use crate::instance::{Instance, InstanceKey, InstanceSpec, NamedPort, Protocol};
 
 /// A healthy instance of `ms2` with an `http/tcp` port, on node `node`.
 pub(crate) fn instance(app: &str, namespace: &str, number: u32, node: &str) -> Instance {
-    Instance::new("ms2", app, namespace, number, node)
+    let key = InstanceKey::new("ms2", app, namespace, number).expect("valid test names");
+    let spec = InstanceSpec::new(key)
         .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
-        .with_port("http", Protocol::Tcp, 8080)
+        .with_port(NamedPort::new("http", Protocol::Tcp, 8080).expect("valid port name"));
+    Instance::new(spec, NodeId::new(node))
 }
 
 /// Instances `0..n` of `web/prod`, instance `i` on node `n<i>`.
@@ -48,8 +49,8 @@ impl Fake {
     /// Adds instances of their service.
     pub fn with(mut self, list: Vec<Instance>) -> Fake {
         for i in list {
-            let mut all = self.services.get(&i.service).map(|l| l.to_vec()).unwrap_or_default();
-            let service = i.service.clone();
+            let mut all = self.services.get(i.service.as_str()).map(|l| l.to_vec()).unwrap_or_default();
+            let service = i.service.to_string();
             all.push(i);
             self.services.insert(service, Instances::new(all));
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dns::{
-    DnsConfig, DnsServer, ForwardConfig, Instance, MemoryDirectory, NodeId, Protocol, QueryKind, RcodeClass, RttEstimate,
+    DnsConfig, DnsServer, ForwardConfig, Instance, InstanceKey, InstanceSpec, MemoryDirectory, NamedPort, NodeId, Protocol, QueryKind, RcodeClass, RttEstimate,
 };
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
@@ -19,16 +19,18 @@ use tokio::net::{TcpStream, UdpSocket};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn instance(service: &str, number: u32, node: &str) -> Instance {
-    Instance::new(service, "web", "prod", number, node)
+    let key = InstanceKey::new(service, "web", "prod", number).expect("valid names");
+    let spec = InstanceSpec::new(key)
         .with_ipv4(Ipv4Addr::new(10, 30, (number >> 8) as u8, number as u8))
-        .with_port("http", Protocol::Tcp, 8080)
+        .with_port(NamedPort::new("http", Protocol::Tcp, 8080).expect("valid port"));
+    Instance::new(spec, NodeId::new(node))
 }
 
 /// `ms2`: instance 0 on n-near (with IPv6), 1 on n-far; `big`: 150 instances.
 fn directory() -> Arc<MemoryDirectory> {
     let dir = MemoryDirectory::new(NodeId::new("local"));
     let mut near = instance("ms2", 0, "n-near");
-    near.ipv6 = Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    near.spec.ipv6 = Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
     dir.register(near).expect("register");
     dir.register(instance("ms2", 1, "n-far")).expect("register");
     for n in 0..150 {
@@ -60,7 +62,7 @@ async fn start(forward: ForwardConfig) -> (DnsServer, SocketAddr) {
 fn no_forwarding() -> ForwardConfig {
     ForwardConfig {
         enabled: false,
-        upstreams: Vec::new(),
+        ..ForwardConfig::default()
     }
 }
 
@@ -291,6 +293,7 @@ async fn forwards_outside_names_with_a_cache() {
     let (server, addr) = start(ForwardConfig {
         enabled: true,
         upstreams: vec![upstream],
+        ..ForwardConfig::default()
     })
     .await;
     for _ in 0..2 {
@@ -309,16 +312,32 @@ async fn forwards_outside_names_with_a_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_upstream_is_servfail_not_a_hang() {
     let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
     let (server, addr) = start(ForwardConfig {
         enabled: true,
-        upstreams: vec![silent.local_addr().expect("addr")],
+        upstreams: vec![silent_addr],
+        ..ForwardConfig::default()
     })
     .await;
     let started = std::time::Instant::now();
     let m = udp(addr, "example.test.", RecordType::A).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     assert!(started.elapsed() < Duration::from_secs(4));
+    // The extended error says what failed, not where (review F27).
+    let text = ede_text(&m).expect("an EDE");
+    assert!(text.contains("did not answer"), "{text}");
+    assert!(!text.contains(&silent_addr.ip().to_string()), "{text}");
+    assert!(!text.contains(&silent_addr.port().to_string()), "{text}");
     server.shutdown().await;
+}
+
+/// The EXTRA-TEXT of the response's extended DNS error (RFC 8914), if any.
+fn ede_text(m: &Message) -> Option<String> {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let EdnsOption::Unknown(_, bytes) = m.edns.as_ref()?.option(EdnsCode::from(15))? else {
+        return None;
+    };
+    Some(String::from_utf8_lossy(bytes.get(2..)?).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,3 +358,6 @@ async fn shutdown_releases_the_port() {
     );
     again.shutdown().await;
 }
+
+#[path = "wire/limits_tests.rs"]
+mod limits_tests;
