@@ -159,10 +159,17 @@ impl NodeConfig {
                 if let Some(file) = control.join_token_file.as_mut() {
                     anchor(file);
                 }
-                if let Some(admit) = control.admit.as_mut() {
-                    anchor(&mut admit.tokens_file);
+                if let Some(file) = control.admit.as_mut().and_then(|a| a.tokens_file.as_mut()) {
+                    anchor(file);
                 }
             }
+        }
+        // F18: a token in the config is a secret in the config.
+        if config.control.as_ref().is_some_and(|c| c.join_token.is_some()) {
+            crate::files::check_private(path).map_err(|e| NetmanagerError::InvalidConfig {
+                path: path.to_owned(),
+                message: format!("it holds `join_token`, so it must be private: {e}; or move the token to `join_token_file`"),
+            })?;
         }
         Ok(config)
     }
@@ -187,6 +194,7 @@ impl NodeConfig {
             (None, Some(_)) if !config.peers.is_empty() => {
                 return Err("[[peer]] entries are not used in dynamic mode ([control]): peers come from signed records; remove them".into())
             }
+            (None, Some(control)) => control.validate().map_err(|e| format!("[control]: {e}"))?,
             _ => {}
         }
         if let Some(a6) = config.address6 {
@@ -230,28 +238,17 @@ impl NodeConfig {
         Ok(device)
     }
 
-    /// This node's name (DNS `node`); default: its overlay address, or in
-    /// dynamic mode the host name.
+    /// This node's name in static mode (DNS `node`); default: its overlay
+    /// address. (In dynamic mode the default comes from the node's
+    /// identity, so fleets of identical host names never collide.)
     pub fn node_name(&self) -> String {
         if let Some(name) = &self.name {
             return name.clone();
         }
         match self.address {
             Some(address) => address.addr().to_string(),
-            None => host_name(),
+            None => "node".to_owned(),
         }
-    }
-}
-
-fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
-    // on success within it.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
-    match std::str::from_utf8(&buf[..end]) {
-        Ok(name) if rc == 0 && !name.is_empty() => name.to_owned(),
-        _ => "node".to_owned(),
     }
 }
 

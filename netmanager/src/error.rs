@@ -34,6 +34,8 @@ pub enum NetmanagerError {
     Control(#[from] crate::control::ControlError),
     #[error("startup: {0}")]
     Startup(String),
+    #[error("{0}")]
+    Usage(String),
     #[error("control socket {path} answered with something unexpected: {message}")]
     ControlProtocol { path: PathBuf, message: String },
 }

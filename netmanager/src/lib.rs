@@ -10,9 +10,11 @@
 //! Prometheus metrics ([`metrics`]).
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod files;
 pub mod keygen;
 pub mod metrics;
 pub mod naming;

@@ -5,18 +5,21 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use netmanager::api::client;
-use netmanager::{config::DEFAULT_CONTROL_SOCKET, keygen, status, NodeConfig};
+use netmanager::config::DEFAULT_CONTROL_SOCKET;
+use netmanager::run::RunOptions;
+use netmanager::{cli, keygen, NodeConfig};
 
 /// grove's node daemon: joins this machine to the encrypted mesh (UDP 50103,
 /// control plane on TCP 50103), serves DNS and gives workloads namespaces.
 ///
 /// A dynamic mesh (peers learnt from signed records):
-///   netmanager keygen --out /etc/grove/node.key       # tunnel key
-///   netmanager token --file /etc/grove/tokens         # on the authority: a join token
-///   netmanager run --config authority.toml --admit /etc/grove/tokens
-///   netmanager run --config node.toml --join-token <token>   # on every other node
-///   netmanager status                                  # members, RTTs, closest answers
+///   netmanager keygen --out /etc/grove/node.key          # tunnel key
+///   netmanager run --config authority.toml --admit       # the admission authority
+///   netmanager id --identity /etc/grove/identity.key     # on it: its peer id
+///   netmanager token create --ttl 24h --uses 1           # on it: a join token
+///   # every other node: bootstrap = ["<peer id>@<authority ip>:50103"] in [control]
+///   GROVE_JOIN_TOKEN=<token> netmanager run --config node.toml
+///   netmanager status                                     # members, RTTs, closest answers
 ///
 /// Or static mode: `address` and [[peer]] entries in node.toml, no [control].
 #[derive(Parser)]
@@ -40,37 +43,100 @@ enum Command {
         #[arg(long, short)]
         key: PathBuf,
     },
-    /// Run the node: TUN device, mesh socket, control socket. Stops on SIGTERM.
+    /// Print the control-plane peer id of an identity file (created 0600 if
+    /// missing): what joining nodes pin the authority by.
+    Id {
+        /// The `[control] identity_file` of the node.
+        #[arg(long, short)]
+        identity: PathBuf,
+    },
+    /// Run the node: TUN device, mesh socket, control socket. Stops on
+    /// SIGTERM, SIGINT or SIGHUP, leaving the mesh cleanly.
     Run {
         /// Node configuration (TOML); see README.md for the format.
         #[arg(long, short, env = "GROVE_CONFIG")]
         config: PathBuf,
-        /// Join token for a first join (overrides [control] join_token).
-        #[arg(long, env = "GROVE_JOIN_TOKEN", hide_env_values = true)]
-        join_token: Option<String>,
-        /// Be the admission authority, admitting nodes with tokens from this
-        /// file (one per line: `<token> [<expiry>]`, mode 0600).
-        #[arg(long, value_name = "TOKENS_FILE")]
-        admit: Option<PathBuf>,
-    },
-    /// Make a join token; with --file, also append it to the authority's
-    /// token file (created 0600).
-    Token {
-        /// The authority's token file to append to.
+        /// Be the admission authority; optionally also accept the tokens
+        /// listed in this file (`<token> [<expiry>] [uses=<n>]`, mode 0600).
+        #[arg(long, value_name = "TOKENS_FILE", num_args = 0..=1)]
+        admit: Option<Option<PathBuf>>,
+        /// Start a lost authority state over (every member must join again).
         #[arg(long)]
-        file: Option<PathBuf>,
-        /// Expiry, e.g. `24h`, `7d`, `30m` (default: never).
-        #[arg(long)]
-        ttl: Option<String>,
+        reset_authority: bool,
     },
+    /// Join tokens, on the admission authority.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Members, on the admission authority.
+    #[command(subcommand)]
+    Members(MembersCommand),
     /// Show the running node's peers, like `wg show`.
     Status {
-        /// Control socket of the running netmanager.
-        #[arg(long, short, default_value = DEFAULT_CONTROL_SOCKET, env = "GROVE_CONTROL_SOCKET")]
-        socket: PathBuf,
+        #[command(flatten)]
+        socket: Socket,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct Socket {
+    /// Control socket of the running netmanager.
+    #[arg(long, short, default_value = DEFAULT_CONTROL_SOCKET, env = "GROVE_CONTROL_SOCKET")]
+    socket: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token on the running authority; prints it and the config line
+    /// a joining node needs.
+    Create {
+        #[command(flatten)]
+        socket: Socket,
+        /// Lifetime, e.g. `24h`, `7d`, `30m` (default: until revoked).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Joins it may admit (default: unlimited).
+        #[arg(long)]
+        uses: Option<u32>,
+        /// A note for the listing (which device it is for).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// List the authority's tokens (ids, not the tokens themselves).
+    List {
+        #[command(flatten)]
+        socket: Socket,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (from `token list`).
+    Revoke {
+        #[command(flatten)]
+        socket: Socket,
+        id: String,
+    },
+    /// Make a token without a running daemon; with --file, append it to a
+    /// token file (created 0600) that `run --admit <file>` reads.
+    Generate {
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        uses: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MembersCommand {
+    /// Remove a member (by name or peer id): its grant is revoked, its name
+    /// and subnet are free again, and every member drops it.
+    Remove {
+        #[command(flatten)]
+        socket: Socket,
+        who: String,
     },
 }
 
@@ -115,96 +181,76 @@ fn explain(e: &anyhow::Error) -> String {
     out
 }
 
-/// `24h`, `7d`, `30m`, `90s` → unix seconds from now.
-fn expiry_from_ttl(ttl: &str) -> anyhow::Result<u64> {
-    let (number, unit) = ttl.split_at(ttl.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
-    let n: u64 = number.parse().with_context(|| format!("--ttl {ttl:?}: expected e.g. 24h, 7d, 30m"))?;
-    let unit_secs: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" | "" => 3600,
-        "d" => 86400,
-        other => anyhow::bail!("--ttl {ttl:?}: unknown unit {other:?} (use s, m, h or d)"),
-    };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    n.checked_mul(unit_secs)
-        .and_then(|secs| now.checked_add(secs))
-        .with_context(|| format!("--ttl {ttl:?} is too large; use e.g. 24h or 30d"))
-}
-
-/// Appends `<token> [<expiry>]` to the token file, creating it 0600.
-fn append_token(file: &std::path::Path, token: &str, expiry: Option<u64>) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(file)
-        .with_context(|| format!("opening token file {}", file.display()))?;
-    let line = match expiry {
-        Some(at) => format!("{token} {at}\n"),
-        None => format!("{token}\n"),
-    };
-    f.write_all(line.as_bytes()).with_context(|| format!("writing {}", file.display()))?;
-    Ok(())
+/// Many connections are normal for a mesh node; the soft default of 1024
+/// is not (F8). Raise it to the hard limit.
+fn raise_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max.min(65_536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Keygen { out } => {
-            let public = keygen::keygen(&out)?;
-            println!("{public}");
-        }
+        Command::Keygen { out } => println!("{}", keygen::keygen(&out)?),
         Command::Pubkey { key } => println!("{}", keygen::pubkey(&key)?),
-        Command::Run { config, join_token, admit } => {
+        Command::Id { identity } => println!("{}", cli::id(&identity)?),
+        Command::Run { config, admit, reset_authority } => {
             let mut config = NodeConfig::load(&config)?;
             if let Some(tokens_file) = admit {
                 let control = config.control.as_mut().ok_or_else(|| {
                     anyhow::anyhow!("--admit needs a [control] section in the config (the authority runs a dynamic mesh)")
                 })?;
-                let pool = control.admit.as_ref().map(|a| a.pool).unwrap_or_else(netmanager::control::config::default_pool);
-                control.admit = Some(netmanager::control::config::AdmitConfig { tokens_file, pool });
+                let admit = control.admit.get_or_insert_with(Default::default);
+                if tokens_file.is_some() {
+                    admit.tokens_file = tokens_file;
+                }
             }
+            let join_token = std::env::var("GROVE_JOIN_TOKEN").ok().filter(|t| !t.is_empty());
+            raise_file_limit();
             let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+                .worker_threads(2)
                 .enable_all()
                 .thread_name("netmanager")
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(netmanager::run::run(config, join_token))?;
+            runtime.block_on(netmanager::run::run(config, RunOptions { join_token, reset_authority }))?;
         }
-        Command::Token { file, ttl } => {
-            let token = netmanager::control::admission::generate_token()?;
-            let expiry = match ttl {
-                Some(ttl) => Some(expiry_from_ttl(&ttl)?),
-                None => None,
-            };
+        Command::Token(TokenCommand::Create { socket, ttl, uses, note }) => {
+            let created = cli::token_create(&socket.socket, ttl.as_deref(), uses, note).context("is this the authority, and is it running?")?;
+            eprintln!("token {} made; a joining node needs in [control]:\n  {}\nand the token in join_token_file (0600) or GROVE_JOIN_TOKEN", created.entry.id, created.join);
+            println!("{}", created.token);
+        }
+        Command::Token(TokenCommand::List { socket, json }) => {
+            let tokens = cli::token_list(&socket.socket)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                print!("{}", cli::render_tokens(&tokens));
+            }
+        }
+        Command::Token(TokenCommand::Revoke { socket, id }) => {
+            let entry = cli::token_revoke(&socket.socket, &id)?;
+            println!("revoked token {}", entry.id);
+        }
+        Command::Token(TokenCommand::Generate { file, ttl, uses }) => {
+            let token = cli::token_generate(file.as_deref(), ttl.as_deref(), uses)?;
             if let Some(file) = file {
-                append_token(&file, &token, expiry)?;
                 eprintln!("added to {}", file.display());
             }
             println!("{token}");
         }
+        Command::Members(MembersCommand::Remove { socket, who }) => {
+            let removed = cli::members_remove(&socket.socket, &who)?;
+            println!("removed {} ({}, {})", removed.removed.name, removed.removed.node, removed.removed.subnet);
+        }
         Command::Status { socket, json } => {
-            let status: overlay::DeviceStatus = client::get(&socket, "/v1/status")
-                .with_context(|| "is netmanager running? (`netmanager run --config …`; status needs root)")?;
-            // Static nodes answer 404 here; that is not an error.
-            let members: Option<netmanager::api::Members> = client::get(&socket, "/v1/members").ok();
-            if json {
-                // The device status stays at the top level (scripts read
-                // it); the membership, if any, rides along.
-                let mut doc = serde_json::to_value(&status)?;
-                if let (Some(object), Some(members)) = (doc.as_object_mut(), members) {
-                    object.insert("members".into(), serde_json::to_value(members)?);
-                }
-                println!("{}", serde_json::to_string_pretty(&doc)?);
-            } else {
-                if let Some(members) = &members {
-                    println!("{}", status::render_members(members));
-                }
-                print!("{}", status::render(&status));
-            }
+            let text = cli::status(&socket.socket, json).with_context(|| "is netmanager running? (`netmanager run --config …`; status needs root)")?;
+            println!("{text}");
         }
     }
     Ok(())

@@ -37,6 +37,13 @@ pub struct MetricsInputs {
     pub dns_truncated: u64,
     /// DNS answers that served an unhealthy instance ([`dns::QueryStats::unhealthy_served`]).
     pub dns_unhealthy_served: u64,
+    /// Queries refused at the front door: from outside `allow_from`, over
+    /// the per-client rate, or with the forwarder full.
+    pub dns_refused: DnsRefusals,
+    /// Connections that are not (yet) members'.
+    pub strangers: u64,
+    /// Instance keys announced by more than one member.
+    pub instance_conflicts: u64,
     /// Every known member but this node.
     pub members: Vec<MemberMetrics>,
     /// Joins, leaves, suspicions and deaths seen since start.
@@ -45,6 +52,14 @@ pub struct MetricsInputs {
     pub local_coordinate_error: f64,
     /// Instances in this node's directory.
     pub instances_served: u64,
+}
+
+/// Queries the DNS front door turned away, by why.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DnsRefusals {
+    pub not_allowed: u64,
+    pub rate_limited: u64,
+    pub forward_busy: u64,
 }
 
 /// One member as membership and the coordinate system see it.
@@ -56,7 +71,7 @@ pub struct MemberMetrics {
     /// Its overlay (WireGuard) public key as [`overlay::PeerStatus::public_key`]
     /// spells it: the device's peer with this key is labelled with `name`.
     pub overlay_key: Option<String>,
-    /// `alive`, `suspect` or `dead`.
+    /// `alive`, `suspect`, `dead` or `left`.
     pub state: &'static str,
     /// The RTT the directory uses for it.
     pub rtt_seconds: Option<f64>,
@@ -66,6 +81,47 @@ pub struct MemberMetrics {
     pub estimated_rtt_seconds: Option<f64>,
     /// |estimate − measured| / measured, where both exist.
     pub estimate_error_ratio: Option<f64>,
+}
+
+/// Everything a scrape reports, read fresh from the running node.
+pub fn inputs(state: &crate::api::ApiState) -> MetricsInputs {
+    let view = match &state.mode {
+        crate::api::Mode::Dynamic(d) => d.control.view(),
+        crate::api::Mode::Static => None,
+    };
+    let members = view
+        .iter()
+        .flat_map(|v| &v.members)
+        .map(|m| MemberMetrics {
+            name: m.name.clone(),
+            peer_id: m.peer_id.to_string(),
+            overlay_key: Some(m.wg_public_key.to_string()),
+            state: m.state.as_str(),
+            rtt_seconds: m.rtt_ms().map(|(ms, _)| ms / 1000.0),
+            rtt_measured: m.measured_ms.is_some(),
+            estimated_rtt_seconds: m.estimated_ms.map(|ms| ms / 1000.0),
+            estimate_error_ratio: match (m.measured_ms, m.estimated_ms) {
+                (Some(measured), Some(estimated)) if measured > 0.0 => Some((estimated - measured).abs() / measured),
+                _ => None,
+            },
+        })
+        .collect();
+    let snapshot = state.directory.snapshot();
+    let instances_served = snapshot.service_names().map(|s| dns::Directory::service(&*snapshot, s).len() as u64).sum();
+    let stats = &state.dns_stats;
+    MetricsInputs {
+        device: state.device.status(),
+        dns: stats.snapshot(),
+        dns_truncated: stats.truncated(),
+        dns_unhealthy_served: stats.unhealthy_served(),
+        dns_refused: DnsRefusals { not_allowed: stats.not_allowed(), rate_limited: stats.rate_limited(), forward_busy: stats.forward_busy() },
+        strangers: view.as_ref().map_or(0, |v| v.strangers as u64),
+        instance_conflicts: view.as_ref().map_or(0, |v| v.conflicts.len() as u64),
+        members,
+        membership_changes: view.as_ref().map_or(0, |v| v.changes),
+        local_coordinate_error: view.as_ref().map_or(0.0, |v| v.local.coordinate_error),
+        instances_served,
+    }
 }
 
 /// Why metrics could not be served.
@@ -81,7 +137,7 @@ pub enum MetricsError {
     },
 }
 
-const MEMBER_STATES: [&str; 3] = ["alive", "suspect", "dead"];
+const MEMBER_STATES: [&str; 4] = ["alive", "suspect", "dead", "left"];
 
 /// The metrics of `inputs` in the text exposition format.
 pub fn render(inputs: &MetricsInputs) -> String {
@@ -118,14 +174,23 @@ pub fn render(inputs: &MetricsInputs) -> String {
     w.sample(&[], inputs.dns_truncated);
     w.family("grove_dns_unhealthy_answers_total", "DNS answers that served an unhealthy instance.");
     w.sample(&[], inputs.dns_unhealthy_served);
+    w.family("grove_dns_refused_total", "DNS queries turned away at the front door, by reason.");
+    let refused = inputs.dns_refused;
+    for (reason, n) in [("not_allowed", refused.not_allowed), ("rate_limited", refused.rate_limited), ("forward_busy", refused.forward_busy)] {
+        w.sample(&[("reason", reason)], n);
+    }
     w.family("grove_instances", "Instances in this node's directory.");
     w.sample(&[], inputs.instances_served);
+    w.family("grove_instance_conflicts", "Instance keys announced by more than one member (the lower peer id serves).");
+    w.sample(&[], inputs.instance_conflicts);
+    w.family("grove_control_strangers", "Control-plane connections not (yet) shown to be a member's.");
+    w.sample(&[], inputs.strangers);
 
     w.family("grove_membership_changes_total", "Membership changes seen: joins, leaves, suspicions, deaths.");
     w.sample(&[], inputs.membership_changes);
     // Every state gets a sample (1 for the current one), so that a change
     // moves values of existing series instead of making one vanish.
-    w.family("grove_member_state", "1 for the member's current state (alive, suspect, dead), else 0.");
+    w.family("grove_member_state", "1 for the member's current state (alive, suspect, dead, left), else 0.");
     for m in &inputs.members {
         for state in MEMBER_STATES {
             w.sample(&[("member", &m.name), ("state", state)], u64::from(m.state == state));
@@ -288,6 +353,9 @@ mod tests {
             dns: vec![dns::QueryCount { kind: "closest", rcode: "NOERROR", count: 9 }],
             dns_truncated: 1,
             dns_unhealthy_served: 0,
+            dns_refused: DnsRefusals { not_allowed: 2, rate_limited: 0, forward_busy: 0 },
+            strangers: 0,
+            instance_conflicts: 0,
             members: vec![MemberMetrics {
                 name: member_name.into(),
                 peer_id: "12D3KooW".into(),
@@ -323,11 +391,17 @@ grove_drops_total{reason="unknown_key"} 4
 grove_dns_queries_total{kind="closest",rcode="NOERROR"} 9
 grove_dns_truncated_total 1
 grove_dns_unhealthy_answers_total 0
+grove_dns_refused_total{reason="not_allowed"} 2
+grove_dns_refused_total{reason="rate_limited"} 0
+grove_dns_refused_total{reason="forward_busy"} 0
 grove_instances 3
+grove_instance_conflicts 0
+grove_control_strangers 0
 grove_membership_changes_total 5
 grove_member_state{member="n1",state="alive"} 0
 grove_member_state{member="n1",state="suspect"} 1
 grove_member_state{member="n1",state="dead"} 0
+grove_member_state{member="n1",state="left"} 0
 grove_member_rtt_seconds{member="n1",source="measured"} 0.002
 grove_member_rtt_seconds{member="n1",source="estimated"} 0.0025
 grove_member_rtt_estimate_error_ratio{member="n1"} 0.25
@@ -354,7 +428,7 @@ grove_coordinate_error NaN"#;
                 _ => assert_eq!(line.split(['{', ' ']).next(), Some(current), "{line} outside its family"),
             }
         }
-        assert!(seen.len() == 17 && seen.values().all(|&c| c == (1, 1)), "{seen:?}");
+        assert!(seen.len() == 20 && seen.values().all(|&c| c == (1, 1)), "{seen:?}");
     }
 
     #[test]

@@ -1,18 +1,23 @@
-//! `netmanager run`: bring the node up and keep it up until SIGTERM/SIGINT.
-//! Static mode takes peers from the config; dynamic mode (`[control]`)
-//! joins with a token and takes them from signed records.
+//! `netmanager run`: bring the node up and keep it up until SIGTERM,
+//! SIGINT or SIGHUP, then tear down what it made (a leaving dynamic node
+//! says goodbye first). Static mode takes peers from the config; dynamic
+//! mode (`[control]`) joins with a token and takes them from signed records.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use dns::NodeId;
 use ipnet::{IpNet, Ipv4Net};
-use overlay::Device;
+use overlay::{Device, PrivateKey};
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
-use crate::api::{ApiServer, ApiState};
-use crate::control::{self, ControlConfig, LocalSettings};
+use crate::api::{ApiServer, ApiState, DynamicState, Mode};
+use crate::control::admission::join::JoinAs;
+use crate::control::{self, ControlConfig, ControlStart};
 use crate::naming::Naming;
-use crate::workload::{WorkloadNet, Workloads};
+use crate::workload::{WorkloadNet, WorkloadsHandle};
 use crate::{metrics, NetmanagerError, NodeConfig};
 
 /// The TUN carries the whole node-subnet pool; each node's own /26 sits on
@@ -21,136 +26,153 @@ const MESH_PREFIX_LEN: u8 = 16;
 /// The bridge workloads hang off (one per node namespace).
 const BRIDGE: &str = "grove-br";
 
-pub async fn run(config: NodeConfig, join_token: Option<String>) -> Result<(), NetmanagerError> {
+/// What `run` takes besides the config.
+#[derive(Default)]
+pub struct RunOptions {
+    pub join_token: Option<String>,
+    pub reset_authority: bool,
+}
+
+pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), NetmanagerError> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_termination().await;
+        let _ = stop.send(true);
+    });
     match config.control.clone() {
-        None => run_static(config).await,
-        Some(control) => run_dynamic(config, control, join_token).await,
+        None => run_static(config, stopped).await,
+        Some(control) => run_dynamic(config, control, options, stopped).await,
     }
 }
 
-async fn run_static(config: NodeConfig) -> Result<(), NetmanagerError> {
-    let address = config
-        .address
-        .ok_or_else(|| NetmanagerError::Startup("static mode needs `address`".into()))?;
+/// Resolves when `stopped` turns true.
+fn on_stop(mut stopped: watch::Receiver<bool>) -> impl Future<Output = ()> {
+    async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+}
+
+async fn run_static(config: NodeConfig, stopped: watch::Receiver<bool>) -> Result<(), NetmanagerError> {
+    let address = config.address.ok_or_else(|| NetmanagerError::Startup("static mode needs `address`".into()))?;
     let device_config = config.device_config(address)?;
     let api = ApiServer::bind(&config.control_socket)?;
     let device = Arc::new(tokio::task::block_in_place(|| Device::start(device_config))?);
-    tracing::info!(
-        control_socket = %config.control_socket.display(),
-        %address,
-        "netmanager running (static mode); `netmanager status` shows peers"
-    );
-    let naming = Naming::start(&config, address.addr()).await?;
+    tracing::info!(control_socket = %config.control_socket.display(), %address, "netmanager running (static mode); `netmanager status` shows peers");
+    let local = NodeId::new(&config.node_name());
+    let mut allow: Vec<IpNet> = vec![address.trunc()];
+    allow.extend(config.peers.iter().flat_map(|p| p.allowed_ips.iter().copied()));
+    let naming = Naming::start(&config, local.clone(), address.addr(), allow).await?;
     let names = config.peers.iter().map(|p| (p.public_key.to_string(), p.node_name())).collect();
     let rtts = tokio::spawn(Naming::follow_rtts(naming.directory.clone(), device.clone(), names));
-    let serve = tokio::spawn(api.serve(Arc::new(ApiState {
+    let state = Arc::new(ApiState {
         device: device.clone(),
         directory: naming.directory.clone(),
-        local: naming.local.clone(),
-        control: None,
-        workloads: None,
+        local,
         dns_stats: naming.stats(),
         policy: config.dns.policy.clone(),
-    })));
-    wait_for_termination().await;
+        zone: config.dns.zone.clone(),
+        mode: Mode::Static,
+    });
+    api.serve(state, on_stop(stopped)).await;
     tracing::info!("shutting down");
-    serve.abort();
     rtts.abort();
-    let _ = serve.await; // drops the API server, removing its socket
     let _ = rtts.await;
     naming.shutdown().await;
     stop_device(device);
     Ok(())
 }
 
-async fn run_dynamic(config: NodeConfig, control: ControlConfig, join_token: Option<String>) -> Result<(), NetmanagerError> {
+async fn run_dynamic(config: NodeConfig, control: ControlConfig, options: RunOptions, stopped: watch::Receiver<bool>) -> Result<(), NetmanagerError> {
     let api = ApiServer::bind(&config.control_socket)?;
-    let token = match join_token.or_else(|| control.join_token.clone()) {
+    let token = match options.join_token.or_else(|| control.join_token.clone()) {
         Some(token) => Some(token),
         None => match &control.join_token_file {
             Some(path) => Some(read_token(path)?),
             None => None,
         },
     };
-    let admitted = control::admit::admit(&control, token).await?;
-    let subnet = admitted.subnet;
+    let wg_public_key = PrivateKey::load(&config.private_key_file)?.public_key().0;
+    let pool = control.pool;
+    let hint_addr = control::advertised(&control).ok().and_then(|a| a.first().copied()).map(|ip| SocketAddr::new(ip, control.listen.port()));
+    let mut starting = control::start(ControlStart {
+        config: control,
+        join: JoinAs { name: config.name.clone(), wg_public_key, token, reset_authority: options.reset_authority },
+        location: config.location,
+        tunnel_port: config.listen_port,
+    })?;
+    let joined = match starting.joined().await {
+        Ok(joined) => joined,
+        Err(e) => {
+            starting.abandon();
+            return Err(e.into());
+        }
+    };
+    let subnet = joined.info.subnet;
     let gateway = gateway_of(subnet)?;
     let address = IpNet::new(IpAddr::V4(gateway), MESH_PREFIX_LEN).map_err(|e| NetmanagerError::Startup(e.to_string()))?;
     let device_config = config.device_config(address)?;
     let device = Arc::new(tokio::task::block_in_place(|| Device::start(device_config))?);
-    let net = WorkloadNet {
-        bridge: BRIDGE.to_owned(),
-        subnet,
-        resolver: gateway,
-        zone: config.dns.zone.to_string(),
-        netns_prefix: netns_prefix(&admitted.keypair.public().to_peer_id().to_string()),
-        route_mtu: Some(device.status().mtu),
-    };
-    let workloads = tokio::task::block_in_place(|| {
-        Workloads::cleanup_stale(&net.netns_prefix);
-        Workloads::setup(net)
-    })
-    .map_err(|e| NetmanagerError::Startup(format!("workload bridge: {e}")))?;
-    let workloads = Arc::new(parking_lot::Mutex::new(Some(workloads)));
-    let naming = Naming::start(&config, IpAddr::V4(gateway)).await?;
-    let settings = LocalSettings {
-        name: config.node_name(),
-        location: config.location.map(|l| (l.lat, l.lon)),
-        tunnel_port: config.listen_port,
-    };
-    let (handle, driver) = control::spawn(admitted, &control, settings, device.clone(), naming.directory.clone())?;
+    let mut net = WorkloadNet::new(BRIDGE, subnet, config.interface.clone(), netns_prefix(&joined.peer_id.to_string()));
+    net.mesh_pool = pool;
+    net.zone = config.dns.zone.to_string();
+    net.route_mtu = Some(device.status().mtu);
+    let workloads = WorkloadsHandle::spawn(net).await.map_err(|e| NetmanagerError::Startup(format!("workload bridge: {e}")))?;
+    let local = NodeId::named(&joined.peer_id.to_string(), &joined.info.name);
+    let naming = Naming::start(&config, local.clone(), IpAddr::V4(gateway), vec![IpNet::V4(subnet), IpNet::V4(pool)]).await?;
+    let plane = starting.run(device.clone(), naming.directory.clone());
+    let authority_addr = if joined.admission.is_some() { hint_addr } else { None };
+    let join_hint = join_hint(joined.authority, authority_addr);
     let state = Arc::new(ApiState {
         device: device.clone(),
         directory: naming.directory.clone(),
-        local: naming.local.clone(),
-        control: Some(handle),
-        workloads: Some(workloads.clone()),
+        local,
         dns_stats: naming.stats(),
         policy: config.dns.policy.clone(),
+        zone: config.dns.zone.clone(),
+        mode: Mode::Dynamic(DynamicState { control: plane.handle.clone(), workloads: workloads.clone(), admission: joined.admission, join_hint }),
     });
-    let metrics_task = match control.metrics_listen {
-        Some(listen) => {
-            let listener = metrics::bind(listen).await.map_err(|e| NetmanagerError::Startup(e.to_string()))?;
-            let source = state.clone();
-            Some(tokio::spawn(metrics::serve(listener, Arc::new(move || source.metrics_inputs()))))
-        }
+    let metrics_task = match config.control.as_ref().and_then(|c| c.metrics_listen) {
+        Some(listen) => match metrics::bind(listen).await {
+            Ok(listener) => {
+                let source = state.clone();
+                Some(tokio::spawn(metrics::serve(listener, Arc::new(move || metrics::inputs(&source)))))
+            }
+            // F25: someone else on the port must not keep the node down.
+            Err(e) => {
+                tracing::warn!("metrics not served: {e}");
+                None
+            }
+        },
         None => None,
     };
     tracing::info!(
         control_socket = %config.control_socket.display(),
         %subnet,
-        node = %naming.local,
+        node = %joined.info.name,
         "netmanager running (dynamic mode); `netmanager status` shows members"
     );
-    let serve = tokio::spawn(api.serve(state));
-    wait_for_termination().await;
+    api.serve(state, on_stop(stopped)).await;
     tracing::info!("shutting down");
-    serve.abort();
-    let _ = serve.await; // drops the API state (and the control handle it holds)
+    plane.shutdown().await;
     if let Some(task) = metrics_task {
         task.abort();
         let _ = task.await;
     }
-    // The driver stops once no handle is left; a straggling API connection
-    // may still hold one, so do not wait for it forever.
-    let abort = driver.abort_handle();
-    if tokio::time::timeout(std::time::Duration::from_secs(2), driver).await.is_err() {
-        abort.abort();
-    }
-    if let Some(workloads) = workloads.lock().take() {
-        tokio::task::block_in_place(|| workloads.teardown());
-    }
+    workloads.shutdown().await;
     naming.shutdown().await;
     stop_device(device);
     Ok(())
 }
 
+/// The `[control]` lines a joining node needs, authority pinned.
+fn join_hint(authority: libp2p_identity::PeerId, addr: Option<SocketAddr>) -> String {
+    let addr = addr.map_or_else(|| "<authority ip>:50103".to_owned(), |a| a.to_string());
+    format!("bootstrap = [\"{authority}@{addr}\"]")
+}
+
 /// The bridge (and node) address: the subnet's first host.
 fn gateway_of(subnet: Ipv4Net) -> Result<Ipv4Addr, NetmanagerError> {
-    subnet
-        .hosts()
-        .next()
-        .ok_or_else(|| NetmanagerError::Startup(format!("granted subnet {subnet} has no host addresses")))
+    subnet.hosts().next().ok_or_else(|| NetmanagerError::Startup(format!("granted subnet {subnet} has no host addresses")))
 }
 
 /// Workload namespaces live machine-wide: name them after the node's
@@ -161,8 +183,7 @@ fn netns_prefix(peer_id: &str) -> String {
 }
 
 fn read_token(path: &std::path::Path) -> Result<String, NetmanagerError> {
-    let text = control::identity::read_private(path)
-        .map_err(|e| NetmanagerError::Startup(format!("join token file: {e}")))?;
+    let text = crate::files::read_private(path).map_err(|e| NetmanagerError::Startup(format!("join token file: {e}")))?;
     Ok(text.trim().to_owned())
 }
 
@@ -174,8 +195,9 @@ fn stop_device(device: Arc<Device>) {
     tracing::info!("stopped");
 }
 
+/// SIGTERM, SIGINT or SIGHUP: every one ends with a clean teardown.
 async fn wait_for_termination() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
         // Without signal handlers the process still dies on SIGTERM; wait forever.
         std::future::pending::<()>().await;
         return;
@@ -183,5 +205,6 @@ async fn wait_for_termination() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        _ = hup.recv() => {}
     }
 }

@@ -23,14 +23,18 @@ pub fn render_members(members: &Members) -> String {
             Some((ms, source)) => format!("{ms:.1} ms {source}"),
             None => "-".into(),
         };
-        let location = m.location.map(|(lat, lon)| format!("{lat:.2},{lon:.2}")).unwrap_or_else(|| "-".into());
-        let _ = writeln!(out, "  {:<16} {:<8} {:<16} {:>20}  {:<16} {}", m.name, m.state, m.subnet, rtt, location, m.instances);
+        let location = m.location.map(|l| format!("{:.2},{:.2}", l.lat, l.lon)).unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "  {:<16} {:<8} {:<16} {:>20}  {:<16} {}", m.name, m.state.as_str(), m.subnet.to_string(), rtt, location, m.instances);
+    }
+    for c in &members.view.conflicts {
+        let _ = writeln!(out, "  conflict: instance {} announced by {} (the first serves)", c.instance, c.nodes.join(", "));
     }
     if !members.closest.is_empty() {
         let _ = writeln!(out, "\nclosest answers from here:");
         for c in &members.closest {
             let address = c.address.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
-            let _ = writeln!(out, "  closest.{}.{}.{} -> instance {} on {} ({address})", c.service, c.app, c.namespace, c.number, c.node);
+            let degraded = if c.degraded { " [no healthy instance: unhealthy served]" } else { "" };
+            let _ = writeln!(out, "  closest.{}.{}.{} -> instance {} on {} ({address}){degraded}", c.service, c.app, c.namespace, c.number, c.node);
         }
     }
     out

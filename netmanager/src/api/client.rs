@@ -16,6 +16,22 @@ const MAX_RESPONSE: u64 = 16 << 20;
 /// `GET path` on the API socket, decoding a 2xx JSON body into `T`; other
 /// statuses become an error carrying the API's message.
 pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, NetmanagerError> {
+    call(socket, "GET", path, None)
+}
+
+/// `POST path` with a JSON body.
+pub fn post<T: DeserializeOwned>(socket: &Path, path: &str, body: &impl serde::Serialize) -> Result<T, NetmanagerError> {
+    let body = serde_json::to_vec(body).map_err(|e| NetmanagerError::ControlProtocol { path: socket.to_owned(), message: e.to_string() })?;
+    call(socket, "POST", path, Some(&body))
+}
+
+/// `DELETE path`.
+pub fn delete<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, NetmanagerError> {
+    call(socket, "DELETE", path, None)
+}
+
+/// One request; `Connection: close`, JSON back.
+pub fn call<T: DeserializeOwned>(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) -> Result<T, NetmanagerError> {
     let io_err = |source| NetmanagerError::ControlSocket {
         path: socket.to_owned(),
         source,
@@ -26,7 +42,14 @@ pub fn get<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, Netmanag
     };
     let mut stream = UnixStream::connect(socket).map_err(io_err)?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(io_err)?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: netmanager\r\nConnection: close\r\n\r\n").map_err(io_err)?;
+    let body = body.unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: netmanager\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .map_err(io_err)?;
+    stream.write_all(body).map_err(io_err)?;
     let mut raw = Vec::new();
     stream.take(MAX_RESPONSE).read_to_end(&mut raw).map_err(io_err)?;
     let split = raw

@@ -7,107 +7,84 @@
 //! curl --unix-socket /run/grove/netmanager.sock http://netmanager/v1/instances \
 //!      -d '{"service":"ms2","app":"cam","number":1,"ipv4":"10.18.0.70"}'
 //! ```
+//!
+//! The body is an [`InstanceSpec`] (or an array of them); static mode also
+//! takes `node` (a `[[peer]]` name; default this node) and `healthy`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use dns::{Directory, Instance, InstanceKey, InstanceSpec, NodeId};
+use serde_json::Value;
 
-use dns::{Directory, Instance, NamedPort, NodeId};
-use serde::Deserialize;
+use super::routes::json;
+use super::{ApiError, ApiState, Mode};
 
-use super::{ApiError, ApiState};
-use crate::control::records::InstanceEntry;
-use crate::control::InstanceKey;
-
-/// What a caller asks for; the node defaults to this one, app and namespace
-/// to `default`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InstanceSpec {
-    pub service: String,
-    #[serde(default = "default_scope")]
-    pub app: String,
-    #[serde(default = "default_scope")]
-    pub namespace: String,
-    pub number: u32,
-    /// Name of the node the instance runs on (a `[[peer]]` name or this node's).
-    #[serde(default)]
-    pub node: Option<String>,
-    #[serde(default)]
-    pub ipv4: Option<Ipv4Addr>,
-    #[serde(default)]
-    pub ipv6: Option<Ipv6Addr>,
-    #[serde(default)]
-    pub ports: Vec<NamedPort>,
-    #[serde(default = "default_healthy")]
-    pub healthy: bool,
+/// What a static-mode registration may say besides the spec.
+struct Placement {
+    node: Option<String>,
+    healthy: bool,
 }
 
-pub(super) fn default_scope() -> String {
-    "default".to_owned()
+/// Splits `node` and `healthy` off a registration; the rest is the spec.
+fn parse_one(mut value: Value) -> Result<(InstanceSpec, Placement), ApiError> {
+    let object = value.as_object_mut().ok_or_else(|| ApiError::BadRequest("an instance is a JSON object".into()))?;
+    let node = match object.remove("node") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(node)) => Some(node),
+        Some(other) => return Err(ApiError::BadRequest(format!("`node` must be a name, not {other}"))),
+    };
+    let healthy = match object.remove("healthy") {
+        None => true,
+        Some(Value::Bool(healthy)) => healthy,
+        Some(other) => return Err(ApiError::BadRequest(format!("`healthy` must be true or false, not {other}"))),
+    };
+    let spec: InstanceSpec = serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("instance JSON: {e}")))?;
+    Ok((spec, Placement { node, healthy }))
 }
 
-fn default_healthy() -> bool {
-    true
-}
-
-/// `POST /v1/instances`: adds or replaces one instance (a JSON object) or
-/// many (a JSON array, applied as one directory update: registering 10,000
-/// instances one by one would copy the directory 10,000 times).
+/// `POST /v1/instances`: adds or replaces one instance (an object) or many
+/// (an array, applied as one change).
 pub(super) async fn register(state: &ApiState, body: &[u8]) -> Result<Vec<Instance>, ApiError> {
-    let specs: Vec<InstanceSpec> = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Array(_)) => serde_json::from_slice(body),
-        _ => serde_json::from_slice(body).map(|one| vec![one]),
-    }
-    .map_err(|e| ApiError::BadRequest(format!("instance JSON: {e}")))?;
-    let instances = specs
-        .into_iter()
-        .map(|spec| instance(state, spec))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(control) = &state.control {
-        if let Some(other) = instances.iter().find(|i| i.node.as_str() != state.local) {
-            return Err(ApiError::BadRequest(format!(
-                "instance {} names node {:?}: in dynamic mode a node announces only its own instances",
-                other.number,
-                other.node.as_str()
-            )));
+    let values = match json::<Value>(body, "instance")? {
+        Value::Array(values) => values,
+        one => vec![one],
+    };
+    let parsed = values.into_iter().map(parse_one).collect::<Result<Vec<_>, _>>()?;
+    for (spec, _) in &parsed {
+        if spec.ipv4.is_none() && spec.ipv6.is_none() {
+            return Err(ApiError::BadRequest(format!("instance {} needs ipv4 or ipv6", spec.key)));
         }
-        control.register(instances.iter().map(entry).collect()).await.map_err(ApiError::BadRequest)?;
-        tracing::info!(count = instances.len(), "instances announced");
-        return Ok(instances);
     }
-    state.directory.update(|u| {
-        instances
-            .iter()
-            .try_for_each(|i| u.register(i.clone()).map(|_| ()))
-            .map_err(|e| ApiError::BadRequest(e.to_string()))
-    })?;
-    for i in &instances {
-        tracing::debug!(service = %i.service, app = %i.app, number = i.number, node = ?i.node, "instance registered");
+    match &state.mode {
+        Mode::Dynamic(dynamic) => {
+            if let Some((spec, placement)) = parsed.iter().find(|(_, p)| p.node.as_deref().is_some_and(|n| n != state.local.name()) || !p.healthy) {
+                let _ = placement;
+                return Err(ApiError::BadRequest(format!(
+                    "instance {}: in dynamic mode a node announces only its own instances, healthy (no `node`, no `healthy`)",
+                    spec.key
+                )));
+            }
+            let specs = parsed.into_iter().map(|(spec, _)| spec).collect();
+            let specs = dynamic.control.register(specs).await?;
+            tracing::info!(count = specs.len(), "instances announced");
+            Ok(specs.into_iter().map(|spec| Instance::new(spec, state.local.clone())).collect())
+        }
+        Mode::Static => {
+            let instances: Vec<Instance> = parsed
+                .into_iter()
+                .map(|(spec, placement)| {
+                    let node = placement.node.map_or_else(|| state.local.clone(), |n| NodeId::new(&n));
+                    let mut instance = Instance::new(spec, node);
+                    instance.healthy = placement.healthy;
+                    instance
+                })
+                .collect();
+            state.directory.update(|u| u.register_all(instances.clone()));
+            tracing::info!(count = instances.len(), "instances registered");
+            Ok(instances)
+        }
     }
-    tracing::info!(count = instances.len(), "instances registered");
-    Ok(instances)
 }
 
-fn instance(state: &ApiState, spec: InstanceSpec) -> Result<Instance, ApiError> {
-    if spec.ipv4.is_none() && spec.ipv6.is_none() {
-        return Err(ApiError::BadRequest(format!(
-            "instance {} of {} needs ipv4 or ipv6",
-            spec.number, spec.service
-        )));
-    }
-    Ok(Instance {
-        service: spec.service,
-        app: spec.app,
-        namespace: spec.namespace,
-        number: spec.number,
-        node: NodeId::new(spec.node.as_deref().unwrap_or(&state.local)),
-        ipv4: spec.ipv4,
-        ipv6: spec.ipv6,
-        ports: spec.ports,
-        healthy: spec.healthy,
-    })
-}
-
-/// `GET /v1/instances`: every registered instance.
+/// `GET /v1/instances`: every instance in the directory.
 pub(super) fn list(state: &ApiState) -> Vec<Instance> {
     let snapshot = state.directory.snapshot();
     let mut all: Vec<Instance> = Vec::new();
@@ -117,40 +94,19 @@ pub(super) fn list(state: &ApiState) -> Vec<Instance> {
     all
 }
 
-/// The record form of an instance (what the control plane signs).
-pub(super) fn entry(instance: &Instance) -> InstanceEntry {
-    InstanceEntry {
-        service: instance.service.clone(),
-        app: instance.app.clone(),
-        namespace: instance.namespace.clone(),
-        number: instance.number,
-        ipv4: instance.ipv4,
-        ports: instance.ports.iter().map(|p| (p.name.clone(), p.protocol.to_string(), p.port)).collect(),
-    }
-}
-
 /// `<service>/<app>/<namespace>/<number>` from a path.
-pub(super) fn parse_key(rest: &str, route: &str) -> Result<InstanceKey, ApiError> {
-    let parts: Vec<&str> = rest.split('/').collect();
-    let [service, app, namespace, number] = parts[..] else {
-        return Err(ApiError::BadRequest(format!("use DELETE {route}/<service>/<app>/<namespace>/<number>")));
-    };
-    let number: u32 = number
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("instance number {number:?} is not a number")))?;
-    Ok(InstanceKey(service.to_owned(), app.to_owned(), namespace.to_owned(), number))
+pub(super) fn parse_key(rest: &str) -> Result<InstanceKey, ApiError> {
+    rest.parse().map_err(|e: dns::DnsError| ApiError::BadRequest(format!("{e}: use DELETE …/<service>/<app>/<namespace>/<number>")))
 }
 
 /// `DELETE /v1/instances/<service>/<app>/<namespace>/<number>`.
 pub(super) async fn deregister(state: &ApiState, rest: &str) -> Result<Instance, ApiError> {
-    let key = parse_key(rest, "/v1/instances")?;
-    if let Some(control) = &state.control {
-        let removed = control.deregister(key).await.map_err(ApiError::NotFound)?;
-        return Ok(crate::control::project::to_instance(&removed, &state.local));
+    let key = parse_key(rest)?;
+    match &state.mode {
+        Mode::Dynamic(dynamic) => {
+            let spec = dynamic.control.deregister(key).await?;
+            Ok(Instance::new(spec, state.local.clone()))
+        }
+        Mode::Static => state.directory.deregister(&key).ok_or(ApiError::UnknownInstance(key)),
     }
-    let InstanceKey(service, app, namespace, number) = key;
-    state
-        .directory
-        .deregister(&service, &app, &namespace, number)
-        .ok_or_else(|| ApiError::NotFound(format!("instance {service}/{app}/{namespace}/{number}")))
 }

@@ -1,62 +1,56 @@
-//! `GET /v1/members`: the membership as this node sees it, with RTTs, plus
-//! the instance this node's resolver would answer `closest.<service>` with.
+//! `/v1/members`: the membership as this node sees it with RTTs, plus what
+//! this node's resolver answers `closest.<service>` with (computed by the
+//! resolver's own [`dns::select`], so status never disagrees with DNS);
+//! removing a member (on the authority).
 
-use dns::closest::pick_closest;
-use dns::Directory;
-use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr};
 
+use dns::{parse_name, select, Asker, Directory, NameOutcome, RrTable, SelectOutcome};
+
+use super::types::{ClosestAnswer, MemberRemoved, Members};
 use super::{ApiError, ApiState};
-use crate::control::view::ControlView;
-
-#[derive(Debug, Serialize, serde::Deserialize)]
-pub struct Members {
-    #[serde(flatten)]
-    pub view: ControlView,
-    /// service → "instance N on <node> (<address>)", as `closest` answers now.
-    pub closest: Vec<ClosestAnswer>,
-}
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct ClosestAnswer {
-    pub service: String,
-    pub app: String,
-    pub namespace: String,
-    pub number: u32,
-    pub node: String,
-    pub address: Option<std::net::Ipv4Addr>,
-}
+use crate::control::wire::records::Gossip;
 
 pub(super) fn list(state: &ApiState) -> Result<Members, ApiError> {
-    let Some(control) = &state.control else {
-        return Err(ApiError::NotFound("/v1/members (static mode has no membership; peers are in /v1/status)".into()));
-    };
-    Ok(Members { view: control.view(), closest: closest_answers(state) })
+    let dynamic = state.dynamic("/v1/members: static mode has no membership; peers are in /v1/status")?;
+    let view = dynamic.control.view().ok_or(ApiError::Control(crate::control::ControlError::Stopped))?;
+    Ok(Members { view, closest: closest_answers(state) })
 }
 
-/// What `closest` picks for each service right now, from this node.
-fn closest_answers(state: &ApiState) -> Vec<ClosestAnswer> {
+/// What `closest` picks for each service and app right now, from this node.
+pub(super) fn closest_answers(state: &ApiState) -> Vec<ClosestAnswer> {
     let snapshot = state.directory.snapshot();
+    let rr = RrTable::new(1, 0);
+    let asker = Asker::from_address(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let mut answers = Vec::new();
-    let services: Vec<String> = snapshot.service_names().map(str::to_owned).collect();
-    for service in services {
-        for group in snapshot.service(&service).groups() {
-            let candidates: &[dns::Instance] = &group;
-            // As the resolver does: healthy ones first, unhealthy only if
-            // nothing else is left.
-            let any_healthy = candidates.iter().any(|i| i.healthy);
-            let admit = |i: &dns::Instance| i.healthy || !any_healthy;
-            if let Some(index) = pick_closest(candidates, admit, &*snapshot, &state.policy) {
-                let picked = &candidates[index];
-                answers.push(ClosestAnswer {
-                    service: service.clone(),
-                    app: picked.app.clone(),
-                    namespace: picked.namespace.clone(),
-                    number: picked.number,
-                    node: picked.node.as_str().to_owned(),
-                    address: picked.ipv4,
-                });
+    for service in snapshot.service_names() {
+        for group in snapshot.service(service).groups() {
+            let Some(first) = group.first() else { continue };
+            let name = format!("closest.{service}.{}.{}.{}", first.app, first.namespace, state.zone.as_str());
+            let NameOutcome::Query(query) = parse_name(&name, &state.zone) else { continue };
+            if let SelectOutcome::Selected(selection) = select(&query, &asker, &*snapshot, &rr, &state.policy) {
+                if let Some(picked) = selection.first() {
+                    answers.push(ClosestAnswer {
+                        service: service.to_owned(),
+                        app: picked.app.to_string(),
+                        namespace: picked.namespace.to_string(),
+                        number: picked.number,
+                        node: picked.node.name().to_owned(),
+                        address: picked.ipv4,
+                        degraded: selection.degraded,
+                    });
+                }
             }
         }
     }
     answers
+}
+
+/// `DELETE /v1/members/<name or peer id>` on the authority: the grant is
+/// revoked (its name and subnet free again) and every member drops the node.
+pub(super) async fn remove(state: &ApiState, who: &str) -> Result<MemberRemoved, ApiError> {
+    let admission = state.admission()?;
+    let (removed, revocation) = admission.remove(who.to_owned()).await?;
+    state.dynamic("")?.control.publish(Gossip::Revoke(revocation)).await?;
+    Ok(MemberRemoved { removed })
 }

@@ -4,28 +4,33 @@
 //! curl --unix-socket /run/grove/netmanager.sock http://netmanager/v1/status
 //! ```
 //!
-//! `netmanager status` is its client ([`client`]). Routes live in
-//! `routes.rs` (`GET /v1/status`, `GET|POST /v1/instances`,
-//! `DELETE /v1/instances/<service>/<app>/<namespace>/<number>`, and in
-//! dynamic mode `GET /v1/members`, `GET|POST /v1/workloads`,
-//! `DELETE /v1/workloads/<service>/<app>/<namespace>/<number>`); errors
-//! become HTTP statuses in one place ([`ApiError`]).
+//! [`types`] holds every body (the orchestrator and the CLI use it);
+//! [`routes`] dispatches; one file per resource ([`instances`],
+//! [`members`], [`workloads`], [`tokens`]); [`error`] maps failures to
+//! statuses in one place; [`client`] is the CLI's blocking client.
 
 pub mod client;
+pub mod error;
 mod instances;
 mod members;
 mod routes;
+mod tokens;
+pub mod types;
 mod workloads;
 
-pub use instances::InstanceSpec;
-pub use members::{ClosestAnswer, Members};
+pub use error::ApiError;
+pub use types::{ClosestAnswer, Members};
 
 use std::convert::Infallible;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use dns::store::MemoryDirectory;
+use dns::NodeId;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::service::service_fn;
@@ -34,55 +39,53 @@ use hyper_util::rt::TokioIo;
 use overlay::Device;
 use tokio::net::UnixListener;
 
+use crate::control::admission::AdmissionHandle;
+use crate::control::ControlHandle;
+use crate::workload::WorkloadsHandle;
 use crate::NetmanagerError;
 
-/// What the API handlers can reach.
+/// What the handlers can reach.
 pub struct ApiState {
     pub device: Arc<Device>,
     /// The directory DNS answers from.
-    pub directory: Arc<dns::store::MemoryDirectory>,
-    /// This node's name, the default node of registered instances.
-    pub local: String,
-    /// Dynamic mode: where local instances are announced.
-    pub control: Option<crate::control::ControlHandle>,
-    /// Dynamic mode: the node's workload namespaces (taken at shutdown).
-    pub workloads: Option<Arc<parking_lot::Mutex<Option<crate::workload::Workloads>>>>,
+    pub directory: Arc<MemoryDirectory>,
+    /// This node, as the directory names it.
+    pub local: NodeId,
     pub dns_stats: Arc<dns::QueryStats>,
-    /// The resolver's policy settings (status shows what `closest` picks).
+    /// The resolver's policy and zone (status shows what `closest` picks).
     pub policy: dns::PolicyConfig,
+    pub zone: dns::Zone,
+    pub mode: Mode,
 }
 
-/// An API failure, mapped to its HTTP status in [`ApiError::into_response`].
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("no such endpoint: {0}")]
-    NotFound(String),
-    #[error("method {0} not allowed here")]
-    MethodNotAllowed(String),
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Internal(String),
+pub enum Mode {
+    /// Peers from the config; instances written to the directory directly.
+    Static,
+    Dynamic(DynamicState),
 }
 
-impl ApiError {
-    fn status(&self) -> StatusCode {
-        match self {
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+pub struct DynamicState {
+    pub control: ControlHandle,
+    pub workloads: WorkloadsHandle,
+    /// On the admission authority.
+    pub admission: Option<AdmissionHandle>,
+    /// The `[control]` lines a joining node needs (authority pinned).
+    pub join_hint: String,
+}
+
+impl ApiState {
+    pub(crate) fn dynamic(&self, what: &'static str) -> Result<&DynamicState, ApiError> {
+        match &self.mode {
+            Mode::Dynamic(state) => Ok(state),
+            Mode::Static => Err(ApiError::NotInThisMode(what)),
         }
     }
 
-    /// The one mapping from errors to the wire: status code plus
-    /// `{"error": "…"}`.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({ "error": self.to_string() });
-        json_response(self.status(), &body)
+    pub(crate) fn admission(&self) -> Result<&AdmissionHandle, ApiError> {
+        self.dynamic("token and member management needs dynamic mode")?
+            .admission
+            .as_ref()
+            .ok_or(ApiError::NotInThisMode("this node is not the admission authority; ask the node started with --admit"))
     }
 }
 
@@ -90,11 +93,15 @@ pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) ->
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     response
+}
+
+impl ApiError {
+    /// Status code plus `{"error": "…"}`.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        json_response(self.status(), &types::ErrorBody { error: self.to_string() })
+    }
 }
 
 /// The listening side; removes its socket file when dropped.
@@ -104,40 +111,51 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Binds `path` with mode 0600 (creating its directory 0700). A stale
-    /// socket left by a killed daemon is replaced; a live one is an error.
+    /// Binds `path` with mode 0600 (creating its directory 0700). The socket
+    /// is created under a restrictive umask, so there is no moment in which
+    /// others could connect. A stale socket left by a killed daemon is
+    /// replaced; a live one is an error.
     pub fn bind(path: &Path) -> Result<ApiServer, NetmanagerError> {
-        let err = |source| NetmanagerError::ControlSocket {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() && !dir.exists() {
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(err)?;
-            }
-        }
+        let err = |source| NetmanagerError::ControlSocket { path: path.to_owned(), source };
+        crate::files::create_private_dir_for(path).map_err(err)?;
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
-                return Err(err(std::io::Error::new(
-                    std::io::ErrorKind::AddrInUse,
-                    "another netmanager is running with this control socket",
-                )));
+                return Err(err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another netmanager is running with this control socket")));
             }
             std::fs::remove_file(path).map_err(err)?;
         }
-        let listener = UnixListener::bind(path).map_err(err)?;
+        // SAFETY: umask only swaps the process's file-mode mask; it cannot
+        // fail. This runs at start-up, before any other file is created.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(path);
+        // SAFETY: as above, restoring the previous mask.
+        unsafe { libc::umask(old) };
+        let listener = bound.map_err(err)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-        Ok(ApiServer {
-            listener,
-            path: path.to_owned(),
-        })
+        Ok(ApiServer { listener, path: path.to_owned() })
     }
 
-    /// Serves requests until the task is dropped.
-    pub async fn serve(self, state: Arc<ApiState>) {
+    /// Serves requests until `shutdown` completes. Accept errors (out of
+    /// file descriptors) back off instead of spinning.
+    pub async fn serve(self, state: Arc<ApiState>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(10);
         loop {
-            let Ok((stream, _)) = self.listener.accept().await else {
-                continue;
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = &mut shutdown => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => {
+                    backoff = Duration::from_millis(10);
+                    stream
+                }
+                Err(e) => {
+                    tracing::warn!("local API accept failed: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
             };
             let state = state.clone();
             tokio::spawn(async move {
@@ -145,8 +163,7 @@ impl ApiServer {
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(routes::handle(&state, request).await) }
                 });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
+                let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "local API connection failed");
                 }
@@ -158,48 +175,5 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-impl ApiState {
-    /// Everything a Prometheus scrape reports, read fresh.
-    pub fn metrics_inputs(&self) -> crate::metrics::MetricsInputs {
-        let view = self.control.as_ref().map(|c| c.view()).unwrap_or_default();
-        let members = view
-            .members
-            .iter()
-            .map(|m| crate::metrics::MemberMetrics {
-                name: m.name.clone(),
-                peer_id: m.peer_id.clone(),
-                overlay_key: Some(m.wg_public_key.clone()),
-                state: match m.state.as_str() {
-                    "alive" => "alive",
-                    "suspect" => "suspect",
-                    _ => "dead",
-                },
-                rtt_seconds: m.rtt_ms().map(|(ms, _)| ms / 1000.0),
-                rtt_measured: m.measured_ms.is_some(),
-                estimated_rtt_seconds: m.estimated_ms.map(|ms| ms / 1000.0),
-                estimate_error_ratio: match (m.measured_ms, m.estimated_ms) {
-                    (Some(measured), Some(estimated)) if measured > 0.0 => Some((estimated - measured).abs() / measured),
-                    _ => None,
-                },
-            })
-            .collect();
-        let snapshot = self.directory.snapshot();
-        let instances_served = snapshot
-            .service_names()
-            .map(|s| dns::Directory::service(&*snapshot, s).len() as u64)
-            .sum();
-        crate::metrics::MetricsInputs {
-            device: self.device.status(),
-            dns: self.dns_stats.snapshot(),
-            dns_truncated: self.dns_stats.truncated(),
-            dns_unhealthy_served: self.dns_stats.unhealthy_served(),
-            members,
-            membership_changes: view.changes,
-            local_coordinate_error: view.local.coordinate_error,
-            instances_served,
-        }
     }
 }

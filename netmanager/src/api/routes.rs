@@ -1,44 +1,50 @@
-//! One function per endpoint; `handle` dispatches on method and path.
+//! Method and path to handler; every failure goes through
+//! [`ApiError::into_response`].
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{instances, json_response, members, workloads, ApiError, ApiState};
+use super::{instances, json_response, members, tokens, workloads, ApiError, ApiState};
 
-/// Largest request body accepted: room for a batch of ~50,000 instances
-/// (the socket is root-only; the limit guards memory, not access).
-const MAX_BODY: usize = 8 << 20;
+/// Largest request body accepted: room for a batch of a few thousand
+/// instances (the socket is root-only; the limit guards memory).
+const MAX_BODY: usize = 4 << 20;
 
-/// Routes a request; every failure goes through [`ApiError::into_response`].
+type Reply = Result<Response<Full<Bytes>>, ApiError>;
+
+fn ok(status: StatusCode, body: &impl serde::Serialize) -> Reply {
+    Ok(json_response(status, body))
+}
+
 pub(super) async fn handle(state: &ApiState, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let result = match (&method, path.as_str()) {
-        (&Method::GET, "/v1/status") => Ok(json_response(StatusCode::OK, &state.device.status())),
-        (&Method::GET, "/v1/instances") => Ok(json_response(StatusCode::OK, &instances::list(state))),
-        (&Method::POST, "/v1/instances") => match body(request).await {
-            Ok(bytes) => instances::register(state, &bytes).await.map(|i| json_response(StatusCode::CREATED, &i)),
-            Err(e) => Err(e),
-        },
-        (&Method::DELETE, p) if p.starts_with("/v1/instances/") => instances::deregister(state, &p["/v1/instances/".len()..])
-            .await
-            .map(|i| json_response(StatusCode::OK, &i)),
-        (&Method::GET, "/v1/members") => members::list(state).map(|m| json_response(StatusCode::OK, &m)),
-        (&Method::GET, "/v1/workloads") => workloads::list(state).map(|w| json_response(StatusCode::OK, &w)),
-        (&Method::POST, "/v1/workloads") => match body(request).await {
-            Ok(bytes) => workloads::create(state, &bytes).await.map(|w| json_response(StatusCode::CREATED, &w)),
-            Err(e) => Err(e),
-        },
-        (&Method::DELETE, p) if p.starts_with("/v1/workloads/") => workloads::delete(state, &p["/v1/workloads/".len()..])
-            .await
-            .map(|w| json_response(StatusCode::OK, &w)),
-        (_, "/v1/status" | "/v1/instances" | "/v1/members" | "/v1/workloads") => {
-            Err(ApiError::MethodNotAllowed(method.to_string()))
-        }
-        (_, p) => Err(ApiError::NotFound(p.to_owned())),
+    route(state, &method, &path, request).await.unwrap_or_else(ApiError::into_response)
+}
+
+async fn route(state: &ApiState, method: &Method, path: &str, request: Request<Incoming>) -> Reply {
+    let (collection, rest) = match path.strip_prefix("/v1/") {
+        Some(tail) => tail.split_once('/').map_or((tail, None), |(c, r)| (c, Some(r))),
+        None => return Err(ApiError::NoRoute(path.to_owned())),
     };
-    result.unwrap_or_else(ApiError::into_response)
+    match (method, collection, rest) {
+        (&Method::GET, "status", None) => ok(StatusCode::OK, &state.device.status()),
+        (&Method::GET, "instances", None) => ok(StatusCode::OK, &instances::list(state)),
+        (&Method::POST, "instances", None) => ok(StatusCode::CREATED, &instances::register(state, &body(request).await?).await?),
+        (&Method::DELETE, "instances", Some(key)) => ok(StatusCode::OK, &instances::deregister(state, key).await?),
+        (&Method::GET, "members", None) => ok(StatusCode::OK, &members::list(state)?),
+        (&Method::DELETE, "members", Some(who)) => ok(StatusCode::OK, &members::remove(state, who).await?),
+        (&Method::GET, "workloads", None) => ok(StatusCode::OK, &workloads::list(state)?),
+        (&Method::POST, "workloads", None) => ok(StatusCode::CREATED, &workloads::create(state, &body(request).await?).await?),
+        (&Method::DELETE, "workloads", Some(key)) => ok(StatusCode::OK, &workloads::delete(state, key).await?),
+        (&Method::GET, "tokens", None) => ok(StatusCode::OK, &tokens::list(state).await?),
+        (&Method::POST, "tokens", None) => ok(StatusCode::CREATED, &tokens::create(state, &body(request).await?).await?),
+        (&Method::DELETE, "tokens", Some(id)) => ok(StatusCode::OK, &tokens::revoke(state, id).await?),
+        (&Method::GET, "grants", None) => ok(StatusCode::OK, &tokens::grants(state).await?),
+        (_, "status" | "instances" | "members" | "workloads" | "tokens" | "grants", _) => Err(ApiError::MethodNotAllowed(method.to_string())),
+        _ => Err(ApiError::NoRoute(path.to_owned())),
+    }
 }
 
 /// The request body, refused beyond [`MAX_BODY`].
@@ -47,5 +53,10 @@ async fn body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
         .collect()
         .await
         .map(|b| b.to_bytes())
-        .map_err(|e| ApiError::BadRequest(format!("body: {e} (at most {MAX_BODY} bytes)")))
+        .map_err(|_| ApiError::TooLarge(MAX_BODY))
+}
+
+/// Decodes a JSON body, naming what was expected.
+pub(super) fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("{what} JSON: {e}")))
 }

@@ -1,6 +1,7 @@
 //! `/v1/workloads` (dynamic mode): a network namespace per instance on the
-//! node bridge, registered in DNS under its service name, the way
-//! Oakestra's NetManager serves its node engine.
+//! node bridge, announced under its service name, the way Oakestra's
+//! NetManager serves its node engine. The namespace work runs on the
+//! workload actor's own thread ([`crate::workload::WorkloadsHandle`]).
 //!
 //! ```sh
 //! curl --unix-socket /run/grove/netmanager.sock http://netmanager/v1/workloads \
@@ -8,109 +9,47 @@
 //! ip netns exec <netns from the answer> getent hosts closest.ms2
 //! ```
 
-use std::sync::Arc;
+use dns::{InstanceKey, InstanceSpec};
 
-use dns::{Instance, NamedPort};
-use serde::{Deserialize, Serialize};
-
-use super::instances::{default_scope, entry, parse_key};
+use super::instances::parse_key;
+use super::routes::json;
+use super::types::{Created, Workload, WorkloadSpec};
 use super::{ApiError, ApiState};
-use crate::control::InstanceKey;
-use crate::workload::{Workload, WorkloadKey, Workloads};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkloadSpec {
-    pub service: String,
-    #[serde(default = "default_scope")]
-    pub app: String,
-    #[serde(default = "default_scope")]
-    pub namespace: String,
-    pub number: u32,
-    #[serde(default)]
-    pub ports: Vec<NamedPort>,
-}
-
-#[derive(Serialize)]
-pub struct Created {
-    pub workload: Workload,
-    pub instance: Instance,
-}
-
-type Shared = Arc<parking_lot::Mutex<Option<Workloads>>>;
-
-fn dynamic(state: &ApiState) -> Result<(&crate::control::ControlHandle, Shared), ApiError> {
-    match (&state.control, &state.workloads) {
-        (Some(control), Some(workloads)) => Ok((control, workloads.clone())),
-        _ => Err(ApiError::NotFound(
-            "/v1/workloads needs dynamic mode ([control]): workload addresses come from the node's granted subnet".into(),
-        )),
-    }
-}
-
-/// Runs `op` on the workloads off the async runtime (it spawns `ip`).
-async fn with_workloads<T: Send + 'static>(
-    workloads: Shared,
-    op: impl FnOnce(&mut Workloads) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(move || match workloads.lock().as_mut() {
-        Some(w) => op(w),
-        None => Err(ApiError::Internal("netmanager is shutting down".into())),
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("workload task: {e}")))?
-}
+const DYNAMIC_ONLY: &str = "/v1/workloads needs dynamic mode ([control]): workload addresses come from the node's granted subnet";
 
 pub(super) fn list(state: &ApiState) -> Result<Vec<Workload>, ApiError> {
-    let (_, workloads) = dynamic(state)?;
-    let guard = workloads.lock();
-    Ok(guard.as_ref().map(|w| w.list()).unwrap_or_default())
+    Ok(state.dynamic(DYNAMIC_ONLY)?.workloads.list())
 }
 
-/// `POST /v1/workloads`: namespace first, then the DNS registration; if
-/// the registration fails the namespace is removed again.
+/// `POST /v1/workloads`: namespace first, then the announcement; if that
+/// fails the namespace is removed again.
 pub(super) async fn create(state: &ApiState, body: &[u8]) -> Result<Created, ApiError> {
-    let (control, workloads) = dynamic(state)?;
-    let spec: WorkloadSpec =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("workload JSON: {e}")))?;
-    let key = WorkloadKey { service: spec.service.clone(), app: spec.app.clone(), namespace: spec.namespace.clone(), number: spec.number };
-    let created = {
-        let key = key.clone();
-        with_workloads(workloads.clone(), move |w| {
-            w.create(key).map_err(|e| match e {
-                crate::workload::WorkloadError::Exists(_) => ApiError::Conflict(e.to_string()),
-                crate::workload::WorkloadError::InvalidName(_) => ApiError::BadRequest(e.to_string()),
-                other => ApiError::Internal(other.to_string()),
-            })
-        })
-        .await?
-    };
-    let mut instance = Instance::new(&spec.service, &spec.app, &spec.namespace, spec.number, &state.local).with_ipv4(created.address);
+    let dynamic = state.dynamic(DYNAMIC_ONLY)?;
+    let spec: WorkloadSpec = json(body, "workload")?;
+    let key = InstanceKey::new(&spec.service, &spec.app, &spec.namespace, spec.number)?;
+    let workload = dynamic.workloads.create(key).await?;
+    let mut instance = InstanceSpec::new(key).with_ipv4(workload.address);
     instance.ports = spec.ports;
-    if let Err(e) = control.register(vec![entry(&instance)]).await {
-        let _ = with_workloads(workloads, move |w| w.delete(&key).map_err(|e| ApiError::Internal(e.to_string()))).await;
-        return Err(ApiError::BadRequest(e));
+    if let Err(e) = dynamic.control.register(vec![instance.clone()]).await {
+        if let Err(undo) = dynamic.workloads.delete(&key).await {
+            tracing::warn!("workload {key} not removed after its announcement failed: {undo}");
+        }
+        return Err(e.into());
     }
-    tracing::info!(netns = %created.netns, address = %created.address, service = %spec.service, "workload created");
-    Ok(Created { workload: created, instance })
+    tracing::info!(netns = %workload.netns, address = %workload.address, instance = %key, "workload created");
+    Ok(Created { workload, instance })
 }
 
 /// `DELETE /v1/workloads/<service>/<app>/<namespace>/<number>`: out of DNS
 /// first (so nobody is sent to a vanishing address), then the namespace.
 pub(super) async fn delete(state: &ApiState, rest: &str) -> Result<Workload, ApiError> {
-    let (control, workloads) = dynamic(state)?;
-    let InstanceKey(service, app, namespace, number) = parse_key(rest, "/v1/workloads")?;
-    let key = WorkloadKey { service: service.clone(), app: app.clone(), namespace: namespace.clone(), number };
-    if let Err(e) = control.deregister(InstanceKey(service, app, namespace, number)).await {
-        tracing::debug!("workload had no DNS registration: {e}");
+    let dynamic = state.dynamic(DYNAMIC_ONLY)?;
+    let key = parse_key(rest)?;
+    if let Err(e) = dynamic.control.deregister(key).await {
+        tracing::debug!("workload {key} had no announcement: {e}");
     }
-    let removed = with_workloads(workloads, move |w| {
-        w.delete(&key).map_err(|e| match e {
-            crate::workload::WorkloadError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        })
-    })
-    .await?;
+    let removed = dynamic.workloads.delete(&key).await?;
     tracing::info!(netns = %removed.netns, "workload deleted");
     Ok(removed)
 }

@@ -6,26 +6,14 @@
 //! stranger, leaking it lets anyone speak for the node. Hence: created 0600
 //! (never overwritten), and refused when group or other may access it.
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use libp2p_identity::{Keypair, PeerId};
 
-/// A secret file could not be read, or anyone besides its owner may access it.
-#[derive(Debug, thiserror::Error)]
-pub enum PrivateFileError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
-    #[error(
-        "{} is accessible by group/other (mode {mode:03o}); run `chmod 600 {}`",
-        path.display(),
-        path.display()
-    )]
-    Permissions { path: PathBuf, mode: u32 },
-}
+pub use crate::files::PrivateFileError;
+use crate::files::{create_private_dir_for, read_private, write_new};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -99,53 +87,27 @@ fn load(path: &Path) -> Result<Keypair, IdentityError> {
     Keypair::ed25519_from_bytes(bytes).map_err(|e| malformed(e.to_string()))
 }
 
-/// Reads a file that must be accessible by its owner only (mode `0?00`).
-/// Shared with the join-token list, which is just as secret.
-pub fn read_private(path: &Path) -> Result<String, PrivateFileError> {
-    let io_err = |source| PrivateFileError::Io {
-        path: path.to_owned(),
-        source,
+/// This start's incarnation: one more than the last start's, kept in
+/// `path`. Record versions are `incarnation << 32 | sequence`, so they rise
+/// across restarts whatever the wall clock says (a Pi without a battery
+/// boots in the past). A missing file starts at 1; a corrupt one is an
+/// error rather than a silent reset that would make the node's records
+/// look old to every peer.
+pub fn next_incarnation(path: &Path) -> Result<u32, IdentityError> {
+    let last = match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse::<u32>().map_err(|e| IdentityError::Malformed { path: path.to_owned(), reason: format!("incarnation: {e}") })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(source) => return Err(PrivateFileError::Io { path: path.to_owned(), source }.into()),
     };
-    let meta = std::fs::metadata(path).map_err(io_err)?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(PrivateFileError::Permissions {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    std::fs::read_to_string(path).map_err(io_err)
-}
-
-/// Creates the parent directory of `path` with mode 0700 if it is missing.
-pub fn create_private_dir_for(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir),
-        _ => Ok(()),
-    }
-}
-
-/// Writes `bytes` to a new file created 0600 with O_CREAT|O_EXCL (an existing
-/// file is never touched). A half-written file is removed.
-pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    if written.is_err() {
-        let _ = std::fs::remove_file(path);
-    }
-    written
+    let next = last.checked_add(1).ok_or_else(|| IdentityError::Malformed { path: path.to_owned(), reason: "incarnation overflow".into() })?;
+    crate::files::write_atomic(path, format!("{next}\n").as_bytes()).map_err(|source| IdentityError::Create { path: path.to_owned(), source })?;
+    Ok(next)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
@@ -182,6 +144,17 @@ mod tests {
             .to_string();
         assert!(err.contains("chmod 600"), "{err}");
         assert!(err.contains(&path.display().to_string()), "{err}");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn incarnations_count_up_across_starts() {
+        let dir = scratch("incarnation");
+        let path = dir.join("incarnation");
+        assert_eq!(next_incarnation(&path).expect("first"), 1);
+        assert_eq!(next_incarnation(&path).expect("second"), 2);
+        std::fs::write(&path, "junk").expect("write");
+        assert!(next_incarnation(&path).is_err());
         std::fs::remove_dir_all(dir).expect("cleanup");
     }
 

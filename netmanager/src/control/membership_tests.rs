@@ -1,203 +1,188 @@
-//! Membership rules: verification, replay, ownership, liveness.
+//! Membership rules: verification, replay, ownership, liveness, bounds.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
-use ipnet::Ipv4Net;
-use libp2p_identity::{Keypair, PeerId};
-
 use super::*;
-use crate::control::admission::SubnetGrant;
-use crate::control::records::{InstanceEntry, InstanceSet, NodeRecord, Suspicion};
-use crate::control::signed::Signed;
-use crate::control::vivaldi::Coordinate;
+use libp2p_identity::Keypair;
+use crate::control::testkit::{host, instances, leave, spec, suspicion, Kit};
 
-struct Node {
-    key: Keypair,
-    peer: PeerId,
-    subnet: Ipv4Net,
-}
-
-fn net(s: &str) -> Ipv4Net {
-    s.parse().unwrap()
-}
-
-fn node(authority: &Keypair, subnet: &str) -> Node {
-    let key = Keypair::generate_ed25519();
-    let peer = key.public().to_peer_id();
-    let _ = authority;
-    Node { key, peer, subnet: net(subnet) }
-}
-
-fn grant(authority: &Keypair, peer: &PeerId, subnet: Ipv4Net) -> Signed<SubnetGrant> {
-    Signed::sign(&SubnetGrant { node: peer.to_bytes(), subnet, issued_unix_ms: 1 }, authority).unwrap()
-}
-
-fn record(authority: &Keypair, n: &Node, name: &str, version: u64) -> Signed<NodeRecord> {
-    let r = NodeRecord {
-        name: name.into(),
-        wg_public_key: [7; 32],
-        endpoints: vec!["198.18.0.2:50103".parse().unwrap()],
-        control: vec!["198.18.0.2:50103".parse().unwrap()],
-        grant: grant(authority, &n.peer, n.subnet),
-        location: Some((48.1, 11.6)),
-        coordinate: Coordinate::origin(),
-        version,
+#[test]
+fn records_are_verified_versioned_and_replays_change_nothing() {
+    let mut kit = Kit::new();
+    let (me, a) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    assert_eq!(m.apply_node(&kit.record(&a, 5), now).unwrap(), vec![Change::Joined(a.peer)]);
+    assert!(matches!(m.apply_node(&kit.record(&a, 5), now), Err(Rejection::Duplicate)));
+    assert!(matches!(m.apply_node(&kit.record(&a, 4), now), Err(Rejection::Stale { .. })));
+    assert_eq!(m.apply_node(&kit.record(&a, 6), now).unwrap(), vec![Change::Updated(a.peer)]);
+    // The same record re-signed by another key: its grant is not for that key.
+    let grant_for_a = kit.record(&a, 7);
+    let resigned: Signed<NodeRecord> = {
+        let value = grant_for_a.verify().unwrap().value;
+        Signed::sign(&value, &Keypair::generate_ed25519()).unwrap()
     };
-    Signed::sign(&r, &n.key).unwrap()
+    assert!(matches!(m.apply_node(&resigned, now), Err(Rejection::Grant(_))), "a grant for someone else");
 }
 
-fn instances(n: &Node, version: u64, ip: &str) -> Signed<InstanceSet> {
-    let set = InstanceSet {
-        node: n.peer.to_bytes(),
-        version,
-        instances: vec![InstanceEntry {
-            service: "ms2".into(),
-            app: "cam".into(),
-            namespace: "default".into(),
-            number: 1,
-            ipv4: Some(ip.parse().unwrap()),
-            ports: vec![],
-        }],
-    };
-    Signed::sign(&set, &n.key).unwrap()
-}
-
-fn suspicion(by: &Node, target: &Node, version: u64) -> Signed<Suspicion> {
-    Signed::sign(&Suspicion { target: target.peer.to_bytes(), version }, &by.key).unwrap()
-}
-
-fn setup() -> (Keypair, Node, Membership) {
-    let authority = Keypair::generate_ed25519();
-    let local = node(&authority, "10.18.0.0/26");
-    let m = Membership::new(local.peer, authority.public().to_peer_id());
-    (authority, local, m)
-}
-
+/// F4, F5: names, keys and subnets are the grant's; a second holder under
+/// an earlier grant is dropped, one under a later grant wins.
 #[test]
-fn records_join_update_and_replays_are_refused() {
-    let (auth, _local, mut m) = setup();
-    let a = node(&auth, "10.18.0.64/26");
-    assert_eq!(m.apply_node(&record(&auth, &a, "a", 10)).unwrap(), Change::Joined(a.peer));
-    assert_eq!(m.apply_node(&record(&auth, &a, "a", 10)).unwrap(), Change::None, "duplicate");
-    assert_eq!(m.apply_node(&record(&auth, &a, "a", 11)).unwrap(), Change::Updated(a.peer));
-    let replay = m.apply_node(&record(&auth, &a, "a", 9));
-    assert!(matches!(replay, Err(Rejection::Stale { held: 11, got: 9 })), "{replay:?}");
-    assert_eq!(m.get(&a.peer).unwrap().subnet, a.subnet);
+fn names_keys_and_subnets_follow_the_latest_grant() {
+    let mut kit = Kit::new();
+    let (me, old) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    m.apply_node(&kit.record(&old, 1), now).unwrap();
+    let mut new = kit.node();
+    new.name = old.name.clone();
+    let changes = m.apply_node(&kit.record(&new, 1), now).unwrap();
+    assert_eq!(changes, vec![Change::Removed(old.peer), Change::Joined(new.peer)], "the later grant of the name wins");
+    // The old holder's refutation cannot take the name back.
+    assert!(matches!(m.apply_node(&kit.record(&old, 2), now), Err(Rejection::Conflict { what: "the name", .. })));
+    let mut clone = kit.node();
+    clone.wg = new.wg;
+    clone.serial = 0;
+    assert!(matches!(m.apply_node(&kit.record(&clone, 1), now), Err(Rejection::Conflict { what: "the tunnel key", .. })), "a cloned key never displaces the holder");
 }
 
+/// F15: advertised addresses must be unicast and outside the mesh.
 #[test]
-fn forged_and_unowned_claims_are_rejected() {
-    let (auth, _local, mut m) = setup();
-    let a = node(&auth, "10.18.0.64/26");
-    // Grant signed by someone who is not the authority.
-    let rogue_authority = Keypair::generate_ed25519();
-    let forged = record(&rogue_authority, &a, "a", 1);
-    assert!(matches!(m.apply_node(&forged), Err(Rejection::Grant(_))));
-    // Somebody else's grant in my record.
-    let b = node(&auth, "10.18.0.128/26");
-    let mut stolen = NodeRecord {
-        name: "b".into(),
-        wg_public_key: [1; 32],
-        endpoints: vec![],
-        control: vec![],
-        grant: grant(&auth, &a.peer, a.subnet),
-        location: None,
-        coordinate: Coordinate::origin(),
-        version: 1,
-    };
-    assert!(matches!(m.apply_node(&Signed::sign(&stolen, &b.key).unwrap()), Err(Rejection::Grant(_))));
-    // A record tampered with after signing (re-wrapped under another key).
-    stolen.grant = grant(&auth, &b.peer, b.subnet);
-    let signed_by_a = Signed::sign(&stolen, &a.key).unwrap();
-    assert!(matches!(m.apply_node(&signed_by_a), Err(Rejection::Grant(_))));
-    assert_eq!(m.members().count(), 0);
-}
-
-#[test]
-fn two_nodes_cannot_hold_one_name() {
-    let (auth, _local, mut m) = setup();
-    let a = node(&auth, "10.18.0.64/26");
-    let b = node(&auth, "10.18.0.128/26");
-    m.apply_node(&record(&auth, &a, "same", 1)).unwrap();
-    assert!(matches!(m.apply_node(&record(&auth, &b, "same", 1)), Err(Rejection::NameTaken { .. })));
-}
-
-#[test]
-fn instances_must_be_signed_by_their_node_and_lie_in_its_subnet() {
-    let (auth, _local, mut m) = setup();
-    let a = node(&auth, "10.18.0.64/26");
-    let b = node(&auth, "10.18.0.128/26");
-    m.apply_node(&record(&auth, &a, "a", 1)).unwrap();
-    m.apply_node(&record(&auth, &b, "b", 1)).unwrap();
-    assert_eq!(m.apply_instances(&instances(&a, 1, "10.18.0.70")).unwrap(), Change::Instances(a.peer));
-    let outside = m.apply_instances(&instances(&a, 2, "10.18.0.130"));
-    assert!(matches!(outside, Err(Rejection::NotInSubnet { .. })), "{outside:?}");
-    // b signs a set that claims to be a's.
-    let mut set = InstanceSet { node: a.peer.to_bytes(), version: 5, instances: vec![] };
-    let claimed = m.apply_instances(&Signed::sign(&set, &b.key).unwrap());
-    assert!(matches!(claimed, Err(Rejection::SignerMismatch { .. })));
-    set.version = 0;
-    let old = m.apply_instances(&Signed::sign(&set, &a.key).unwrap());
-    assert!(matches!(old, Err(Rejection::Stale { .. })));
-}
-
-#[test]
-fn instances_before_their_node_record_are_held_until_it_arrives() {
-    let (auth, _local, mut m) = setup();
-    let a = node(&auth, "10.18.0.64/26");
-    let early = instances(&a, 1, "10.18.0.70");
-    assert_eq!(m.apply_instances(&early).unwrap(), Change::None);
-    m.apply_node(&record(&auth, &a, "a", 1)).unwrap();
-    let pending = m.take_pending(&a.peer).expect("held");
-    assert_eq!(m.apply_instances(&pending).unwrap(), Change::Instances(a.peer));
-}
-
-#[test]
-fn suspicion_then_second_watcher_or_timeout_declares_death_and_a_newer_record_revives() {
-    let (auth, local, mut m) = setup();
-    let (a, w1, w2) = (node(&auth, "10.18.0.64/26"), node(&auth, "10.18.0.128/26"), node(&auth, "10.18.0.192/26"));
-    for (n, name) in [(&a, "a"), (&w1, "w1"), (&w2, "w2")] {
-        m.apply_node(&record(&auth, n, name, 5)).unwrap();
+fn advertised_addresses_are_validated() {
+    let mut kit = Kit::new();
+    let (me, a) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    for bad in ["127.0.0.1:22", "224.0.0.1:1", "0.0.0.0:50103", "169.254.1.1:50103", "10.18.0.5:50103", "198.18.0.2:0", "[::1]:50103"] {
+        let record = kit.record_with(&a, 1, bad.parse().unwrap());
+        assert!(matches!(m.apply_node(&record, Instant::now()), Err(Rejection::Invalid(_))), "{bad}");
     }
-    let t0 = Instant::now();
-    assert_eq!(m.apply_suspicion(&suspicion(&w1, &a, 5), t0).unwrap(), Change::Suspected(a.peer));
-    assert_eq!(m.apply_suspicion(&suspicion(&w1, &a, 5), t0).unwrap(), Change::None, "same watcher twice");
-    assert_eq!(m.apply_suspicion(&suspicion(&w2, &a, 5), t0).unwrap(), Change::Died(a.peer));
-    assert!(m.live().all(|x| x.peer != a.peer));
-    assert_eq!(m.apply_node(&record(&auth, &a, "a", 6)).unwrap(), Change::Revived(a.peer));
-    // A suspicion of the old incarnation no longer counts.
-    assert_eq!(m.apply_suspicion(&suspicion(&w1, &a, 5), t0).unwrap(), Change::None);
-    // One suspicion and silence: dead after the timeout.
-    assert_eq!(m.apply_suspicion(&suspicion(&w1, &a, 6), t0).unwrap(), Change::Suspected(a.peer));
-    assert!(m.tick(t0 + SUSPECT_TIMEOUT - Duration::from_millis(1)).is_empty());
-    assert_eq!(m.tick(t0 + SUSPECT_TIMEOUT), vec![Change::Died(a.peer)]);
-    // Suspicion of ourselves asks for a refutation.
-    let me = Node { key: Keypair::generate_ed25519(), peer: local.peer, subnet: local.subnet };
-    assert_eq!(m.apply_suspicion(&suspicion(&w1, &me, 1), t0).unwrap(), Change::Refute);
-    // Strangers cannot accuse.
-    let stranger = node(&auth, "10.18.1.0/26");
-    assert!(matches!(m.apply_suspicion(&suspicion(&stranger, &w1, 5), t0), Err(Rejection::UnknownSuspector(_))));
-    assert!(m.accusations().iter().any(|(p, _)| *p == a.peer));
-    assert!(m.changes() >= 5);
+    assert!(m.apply_node(&kit.record_with(&a, 1, "192.168.1.20:50103".parse().unwrap()), Instant::now()).is_ok());
 }
 
 #[test]
-fn every_node_is_watched_by_as_many_others_as_it_watches() {
-    let auth = Keypair::generate_ed25519();
-    let nodes: Vec<Node> = (0..7).map(|i| node(&auth, &format!("10.18.{i}.0/26"))).collect();
-    let mut watched_by = std::collections::HashMap::<PeerId, usize>::new();
-    for me in &nodes {
-        let mut m = Membership::new(me.peer, auth.public().to_peer_id());
-        for (i, n) in nodes.iter().enumerate() {
-            m.apply_node(&record(&auth, n, &format!("n{i}"), 1)).unwrap();
-        }
-        let targets = m.watch_targets(3);
-        assert_eq!(targets.len(), 3);
-        assert!(!targets.contains(&me.peer));
-        for t in targets {
-            *watched_by.entry(t).or_default() += 1;
-        }
+fn instances_must_lie_in_the_subnet_be_distinct_and_addressed() {
+    let mut kit = Kit::new();
+    let (me, a) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    // Before the record: held, applied when it arrives.
+    assert!(matches!(m.apply_instances(&instances(&a, 1, vec![spec("ms2", 1, host(&a, 2))]), now), Err(Rejection::Held)));
+    let changes = m.apply_node(&kit.record(&a, 1), now).unwrap();
+    assert_eq!(changes, vec![Change::Joined(a.peer), Change::Instances(a.peer)]);
+    for (bad, why) in [
+        (vec![spec("ms2", 1, "10.99.0.1".parse().unwrap())], "outside"),
+        (vec![spec("ms2", 1, a.subnet.broadcast())], "broadcast"),
+        (vec![spec("ms2", 1, host(&a, 2)), spec("ms2", 1, host(&a, 3))], "twice"),
+        (vec![dns::InstanceSpec::new(dns::InstanceKey::new("ms2", "cam", "default", 9).unwrap())], "no address"),
+    ] {
+        assert!(m.apply_instances(&instances(&a, 5, bad), now).is_err(), "{why}");
     }
-    assert!(watched_by.values().all(|&n| n == 3), "{watched_by:?}");
+}
+
+/// F7: one member's records and instance sets are rate-limited.
+#[test]
+fn a_member_looping_new_versions_is_rate_limited() {
+    let mut kit = Kit::new();
+    let (me, a) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    m.apply_node(&kit.record(&a, 1), now).unwrap();
+    let accepted = (2..200).filter(|v| m.apply_node(&kit.record(&a, *v), now).is_ok()).count();
+    assert!(accepted <= 10, "{accepted} records accepted at once");
+    assert!(m.apply_node(&kit.record(&a, 500), now + Duration::from_secs(2)).is_ok(), "the budget refills");
+}
+
+/// F3: suspicions count only from watchers, at the current version, and
+/// two of them kill.
+#[test]
+fn suspicions_need_watchers_and_two_kill() {
+    let mut kit = Kit::new();
+    let nodes: Vec<_> = (0..8).map(|_| kit.node()).collect();
+    let me = &nodes[0];
+    let mut m = kit.membership(me);
+    let now = Instant::now();
+    for n in &nodes {
+        m.apply_node(&kit.record(n, 1), now).unwrap();
+    }
+    let target = &nodes[4];
+    let watchers = m.watchers_of(&target.peer, WATCHERS);
+    let outsiders: Vec<_> = nodes.iter().filter(|n| n.peer != target.peer && n.peer != me.peer && !m.watchers_of(&target.peer, WATCHERS + 2).contains(&n.peer)).collect();
+    if let Some(outsider) = outsiders.first() {
+        assert!(matches!(m.apply_suspicion(&suspicion(outsider, target, 1), now), Err(Rejection::NotWatcher(_))));
+    }
+    let w: Vec<_> = nodes.iter().filter(|n| watchers.contains(&n.peer) && n.peer != me.peer).collect();
+    assert!(matches!(m.apply_suspicion(&suspicion(w[0], target, 0), now), Err(Rejection::Stale { .. })), "an old incarnation");
+    assert_eq!(m.apply_suspicion(&suspicion(w[0], target, 1), now).unwrap(), vec![Change::Suspected(target.peer)]);
+    assert!(matches!(m.apply_suspicion(&suspicion(w[0], target, 1), now), Err(Rejection::Duplicate)));
+    assert_eq!(m.apply_suspicion(&suspicion(w[1], target, 1), now).unwrap(), vec![Change::Died(target.peer)]);
+    // A refutation (newer record) revives.
+    assert_eq!(m.apply_node(&kit.record(target, 2), now).unwrap(), vec![Change::Revived(target.peer)]);
+    // A suspicion of ourselves is always heard: refute.
+    assert_eq!(m.apply_suspicion(&suspicion(&nodes[1], me, 1), now).unwrap(), vec![Change::Refute]);
+    let stranger = kit.node();
+    assert!(matches!(m.apply_suspicion(&suspicion(&stranger, me, 1), now), Err(Rejection::NotMember(_))));
+}
+
+#[test]
+fn suspicions_time_out_into_deaths_and_the_long_gone_are_pruned() {
+    let mut kit = Kit::new();
+    let (me, a, b) = (kit.node(), kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    for n in [&me, &a, &b] {
+        m.apply_node(&kit.record(n, 1), now).unwrap();
+    }
+    m.apply_suspicion(&suspicion(&me, &a, 1), now).unwrap();
+    assert_eq!(m.tick(now + SUSPECT_TIMEOUT), vec![Change::Died(a.peer)]);
+    assert_eq!(m.apply_leave(&leave(&b, 1), now).unwrap(), vec![Change::Left(b.peer)]);
+    assert!(matches!(m.apply_leave(&leave(&b, 0), now), Err(Rejection::Stale { .. })));
+    let later = now + SUSPECT_TIMEOUT + PRUNE_AFTER;
+    let removed = m.tick(later);
+    assert!(removed.contains(&Change::Removed(a.peer)) && removed.contains(&Change::Removed(b.peer)), "{removed:?}");
+    assert!(matches!(m.apply_node(&kit.record(&a, 1), later), Err(Rejection::Stale { .. })), "the tombstone stops a replay");
+    assert!(m.apply_node(&kit.record(&a, 2), later).is_ok(), "a newer record is a comeback");
+}
+
+#[test]
+fn revocations_come_from_the_authority_only() {
+    let mut kit = Kit::new();
+    let (me, a) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    m.apply_node(&kit.record(&a, 1), now).unwrap();
+    let revocation = crate::control::wire::records::Revocation { node: a.peer.to_bytes(), serial: a.serial };
+    let forged = Signed::sign(&revocation, &a.key).unwrap();
+    assert!(m.apply_revocation(&forged, now).is_err());
+    let signed = Signed::sign(&revocation, &kit.authority).unwrap();
+    assert_eq!(m.apply_revocation(&signed, now).unwrap(), vec![Change::Removed(a.peer)]);
+    assert!(matches!(m.apply_node(&kit.record(&a, 2), now), Err(Rejection::Revoked)));
+}
+
+/// F9 at the membership: a grant outside the address plan is refused
+/// before any route could follow from it.
+#[test]
+fn grants_outside_the_plan_are_refused() {
+    let mut kit = Kit::new();
+    let (me, mut a) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    a.subnet = "0.0.0.0/1".parse().unwrap();
+    let err = m.apply_node(&kit.record(&a, 1), Instant::now());
+    assert!(matches!(err, Err(Rejection::Grant(AdmissionError::GrantShape { .. }))), "{err:?}");
+}
+
+#[test]
+fn held_sets_and_tables_stay_bounded() {
+    let mut kit = Kit::new();
+    let me = kit.node();
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    for _ in 0..500 {
+        let n = kit.node();
+        let _ = m.apply_instances(&instances(&n, 1, vec![spec("ms2", 1, host(&n, 2))]), now);
+    }
+    let (_, pending, _, _) = m.table_sizes();
+    assert!(pending <= 64, "{pending} held sets");
+    m.tick(now + Duration::from_secs(61));
+    assert_eq!(m.table_sizes().1, 0, "held sets expire");
 }

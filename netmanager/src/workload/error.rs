@@ -37,6 +37,16 @@ pub enum WorkloadError {
         status: String,
         stderr: String,
     },
+    /// An interface workload networking needs is not in the node's
+    /// namespace (the mesh TUN must be up before workloads are set up).
+    #[error("interface {0} does not exist in this network namespace; start the mesh device first or configure the interface it uses")]
+    MissingInterface(String),
+    #[error("cannot start the workload thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The workload thread has ended (netmanager is shutting down, or the
+    /// thread failed); nothing more can be created or deleted.
+    #[error("workload networking has stopped (netmanager is shutting down)")]
+    Stopped,
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

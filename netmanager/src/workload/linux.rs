@@ -150,14 +150,65 @@ pub fn delete_link(name: &str) -> Result<(), WorkloadError> {
     ip(&["link", "del", name]).map(drop)
 }
 
-/// Turns on forwarding in the calling thread's namespace, so workload
-/// traffic to other nodes can leave through the mesh TUN. Written straight
-/// to `/proc/sys` (which follows the thread's namespace) rather than through
-/// `sysctl`, one tool fewer to install.
-pub fn enable_ip_forward() -> Result<(), WorkloadError> {
-    let path = "/proc/sys/net/ipv4/ip_forward";
-    std::fs::write(path, "1\n")
-        .map_err(|e| WorkloadError::io("cannot turn on forwarding in", path, e))
+/// `/proc/sys/net/ipv4/conf/<interface>/<key>`: per-interface IPv4
+/// settings of the calling thread's namespace. Written straight to
+/// `/proc/sys` rather than through `sysctl`, one tool fewer to install, and
+/// with the interface's real name (`sysctl` would read a `.` in it as `/`).
+fn conf_path(interface: &str, key: &str) -> PathBuf {
+    Path::new("/proc/sys/net/ipv4/conf")
+        .join(interface)
+        .join(key)
+}
+
+pub fn read_conf(interface: &str, key: &str) -> Result<String, WorkloadError> {
+    let path = conf_path(interface, key);
+    std::fs::read_to_string(&path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|e| WorkloadError::io("cannot read", path, e))
+}
+
+pub fn write_conf(interface: &str, key: &str, value: &str) -> Result<(), WorkloadError> {
+    let path = conf_path(interface, key);
+    std::fs::write(&path, format!("{value}\n"))
+        .map_err(|e| WorkloadError::io("cannot write", path, e))
+}
+
+/// Whether `net.ipv4.ip_forward` (forwarding on every interface) is on:
+/// the host is a router already, or runs Docker. Unreadable counts as on,
+/// the case that needs the policy rules.
+pub fn global_forwarding() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map_or(true, |text| text.trim() != "0")
+}
+
+/// Priorities of all IPv4 policy rules (`ip -4 rule show`), one entry per
+/// rule, so a priority held by two rules appears twice.
+pub fn rule_prefs() -> Result<Vec<u32>, WorkloadError> {
+    Ok(parse_rule_prefs(&ip(&["-4", "rule", "show"])?))
+}
+
+/// `10180:\tfrom all iif grove-br prohibit` → 10180.
+fn parse_rule_prefs(text: &str) -> Vec<u32> {
+    text.lines()
+        .filter_map(|line| line.split_once(':')?.0.trim().parse().ok())
+        .collect()
+}
+
+/// Whether routing table `table` has any IPv4 route. Looked up in the dump
+/// of all tables: showing one table that was never made is an error.
+pub fn table_has_routes(table: u32) -> Result<bool, WorkloadError> {
+    Ok(dump_has_table(
+        &ip(&["-4", "route", "show", "table", "all"])?,
+        table,
+    ))
+}
+
+/// Whether a route dump has a line `… table <table> …`.
+fn dump_has_table(dump: &str, table: u32) -> bool {
+    let table = table.to_string();
+    dump.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.windows(2).any(|w| w[0] == "table" && w[1] == table)
+    })
 }
 
 pub fn netns_add(name: &str) -> Result<(), WorkloadError> {
@@ -274,6 +325,20 @@ fn slave_netns_dir(mountinfo: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_and_table_dumps() {
+        let rules =
+            "0:\tfrom all lookup local\n10180:\tfrom 10.18.0.64/26 iif grove-br lookup 1018\n\
+                     10180:\tfrom all iif x prohibit\n32766:\tfrom all lookup main\n\n";
+        assert_eq!(parse_rule_prefs(rules), [0, 10180, 10180, 32766]);
+        assert!(parse_rule_prefs("").is_empty());
+        let routes = "10.18.0.0/16 dev grove0 table 1018 scope link \nunreachable default table 1018 \n\
+                      local 10.18.0.65 dev grove-br table local proto kernel scope host src 10.18.0.65 \n";
+        assert!(dump_has_table(routes, 1018));
+        assert!(!dump_has_table(routes, 101));
+        assert!(!dump_has_table("default via 10.0.0.1 dev eth0 \n", 1018));
+    }
 
     #[test]
     fn mountinfo_tells_a_private_netns_dir() {

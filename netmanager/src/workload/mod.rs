@@ -6,37 +6,54 @@
 //!  workload netns <prefix>-w0        node netns
 //!  eth0 10.18.0.66/26 ──veth── gv1a2b3c4d ─┐
 //!  eth0 10.18.0.67/26 ──veth── gv5e6f7a8b ─┴─ bridge 10.18.0.65/26 (gateway, DNS :53)
-//!                                               │ ip_forward
+//!                                               │ forwarding on bridge and TUN only
 //!                                             grove0 (mesh TUN): rest of 10.18.0.0/16
 //! ```
+//!
+//! The node forwards between bridge and mesh and for nobody else (no global
+//! `ip_forward`; policy rules for hosts that forward anyway): see
+//! [`isolation`].
 //!
 //! Each workload's `/etc/netns/<netns>/resolv.conf` points at the node's
 //! resolver with the search list `<app>.<namespace>.svc.<zone> <zone>`, so
 //! `ip netns exec <netns> getent hosts closest.ms2` works by short name.
 //!
-//! All calls run `ip` and block: the daemon calls them through
-//! `spawn_blocking`, from a thread in the node's namespace (see
-//! the `linux` module's note). Everything created is named from the node's
-//! `netns_prefix`, so nodes sharing a machine never touch each other's.
+//! All calls run `ip` and block: the daemon owns [`Workloads`] through a
+//! [`WorkloadsHandle`], whose dedicated thread (in the node's namespace,
+//! see the `linux` module's note) runs them. Everything created is named
+//! from the node's `netns_prefix`, so nodes sharing a machine never touch
+//! each other's.
 
+mod actor;
 pub mod addresses;
 mod error;
+pub mod isolation;
 mod linux;
 pub mod names;
+#[cfg(test)]
+mod netns_testbed;
+#[cfg(test)]
+mod netns_tests;
+mod stale;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use ipnet::Ipv4Net;
 
+pub use actor::WorkloadsHandle;
 pub use addresses::Addresses;
 pub use error::WorkloadError;
-use linux::Bridge;
+use isolation::Isolated;
+use stale::bridge_to_adopt;
+pub use stale::cleanup_stale;
 
 /// The platform DNS zone unless configured otherwise.
 pub const DEFAULT_ZONE: &str = "grove";
+/// The mesh's address pool: every node subnet lies in it, and it is all a
+/// workload may reach through the node.
+pub const DEFAULT_MESH_POOL: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 18, 0, 0), 16);
 /// Gives up looking for unused names after this many (only leftovers of
 /// earlier runs can be in the way, and [`cleanup_stale`] removes those).
 const NAME_ATTEMPTS: u32 = 1000;
@@ -48,6 +65,11 @@ pub struct WorkloadNet {
     pub bridge: String,
     /// The node's subnet (a /26 of 10.18.0.0/16); the bridge takes its `.1`.
     pub subnet: Ipv4Net,
+    /// The mesh TUN (`grove0`): the one interface besides the bridge the
+    /// node forwards for. It must exist when [`Workloads::setup`] runs.
+    pub mesh_interface: String,
+    /// The pool the mesh routes ([`DEFAULT_MESH_POOL`]); contains `subnet`.
+    pub mesh_pool: Ipv4Net,
     /// DNS server for workloads: normally the gateway, where the node's
     /// resolver listens too.
     pub resolver: Ipv4Addr,
@@ -62,15 +84,19 @@ pub struct WorkloadNet {
 }
 
 impl WorkloadNet {
-    /// The usual settings: resolver on the gateway, zone `grove`.
+    /// The usual settings: resolver on the gateway, zone `grove`, pool
+    /// 10.18.0.0/16.
     pub fn new(
         bridge: impl Into<String>,
         subnet: Ipv4Net,
+        mesh_interface: impl Into<String>,
         netns_prefix: impl Into<String>,
     ) -> WorkloadNet {
         WorkloadNet {
             bridge: bridge.into(),
             subnet,
+            mesh_interface: mesh_interface.into(),
+            mesh_pool: DEFAULT_MESH_POOL,
             resolver: Ipv4Addr::from(u32::from(subnet.network()) + 1),
             zone: DEFAULT_ZONE.to_owned(),
             netns_prefix: netns_prefix.into(),
@@ -79,28 +105,12 @@ impl WorkloadNet {
     }
 }
 
-/// Which instance a namespace belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct WorkloadKey {
-    pub service: String,
-    pub app: String,
-    pub namespace: String,
-    pub number: u32,
-}
-
-impl fmt::Display for WorkloadKey {
-    /// `ms2/cam/default/1`, as in the local API's instance paths.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{}/{}/{}",
-            self.service, self.app, self.namespace, self.number
-        )
-    }
-}
+/// Which instance a namespace belongs to: the instance's key (its names
+/// are valid DNS labels by construction).
+pub type WorkloadKey = dns::InstanceKey;
 
 /// One workload's network namespace.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Workload {
     pub key: WorkloadKey,
     /// Name for `ip netns exec`.
@@ -121,28 +131,31 @@ pub struct Workloads {
     workloads: HashMap<WorkloadKey, Workload>,
     /// Next namespace number; never reused within a run.
     next: u64,
+    /// What teardown puts back on the mesh interface.
+    isolated: Isolated,
 }
 
 impl Workloads {
     /// Creates (or adopts, if it is already there with the gateway address)
-    /// the bridge with `.1/<len>`, brings it up and turns on
-    /// `net.ipv4.ip_forward` in the calling thread's namespace. Blocking.
+    /// the bridge with `.1/<len>` and brings it up, then isolates the
+    /// workload network ([`isolation`]: forwarding on bridge and
+    /// mesh interface only, strict `rp_filter` on the bridge, policy rules),
+    /// all in the calling thread's namespace. Blocking.
     ///
     /// An adopted bridge is a previous run's and is deleted by
-    /// [`Workloads::teardown`] like a created one. Run [`cleanup_stale`]
-    /// first to remove that run's namespaces.
+    /// [`Workloads::teardown`] like a created one; so are that run's policy
+    /// rules, which are replaced. Run [`cleanup_stale`] first to remove that
+    /// run's namespaces.
     pub fn setup(mut net: WorkloadNet) -> Result<Workloads, WorkloadError> {
-        names::validate_bridge(&net.bridge)?;
-        names::validate_prefix(&net.netns_prefix)?;
-        names::validate_zone(&net.zone)?;
-        let addresses = Addresses::new(net.subnet)?;
-        net.subnet = addresses.subnet();
+        let addresses = validate(&mut net)?;
         let gateway = addresses.interface_net(addresses.gateway());
         warn_if_private_mount_ns();
-        let bridge = &net.bridge;
         // Look before changing anything: a conflict leaves the node as it was.
+        if !linux::link_exists(&net.mesh_interface) {
+            return Err(WorkloadError::MissingInterface(net.mesh_interface));
+        }
+        let bridge = net.bridge.as_str();
         let adopt = bridge_to_adopt(bridge, gateway)?;
-        linux::enable_ip_forward()?;
         if adopt {
             linux::bridge_up(bridge)?;
             tracing::info!(%bridge, %gateway, "adopted the existing workload bridge");
@@ -150,11 +163,22 @@ impl Workloads {
             linux::create_bridge(bridge, &names::bridge_mac(gateway.addr()), gateway)?;
             tracing::info!(%bridge, %gateway, "created the workload bridge");
         }
+        let isolated = match isolation::apply(&net) {
+            Ok(isolated) => isolated,
+            Err(e) => {
+                if let Err(undo) = linux::delete_link(bridge) {
+                    tracing::warn!(%bridge, error = %undo, "cannot delete the workload bridge after a failed setup");
+                }
+                return Err(e);
+            }
+        };
+        tracing::info!(%bridge, mesh = %net.mesh_interface, pool = %net.mesh_pool, "workload network isolated");
         Ok(Workloads {
             net,
             addresses,
             workloads: HashMap::new(),
             next: 0,
+            isolated,
         })
     }
 
@@ -172,7 +196,6 @@ impl Workloads {
     /// to the bridge, `eth0` with the address, `lo` up, default route via the
     /// gateway, and its resolv.conf. A failure half-way removes what was made.
     pub fn create(&mut self, key: WorkloadKey) -> Result<Workload, WorkloadError> {
-        names::validate_key(&key)?;
         if self.workloads.contains_key(&key) {
             return Err(WorkloadError::Exists(key));
         }
@@ -237,6 +260,9 @@ impl Workloads {
                 tracing::warn!(workload = %key, error = %e, "cannot delete workload namespace at shutdown");
             }
         }
+        if let Err(e) = isolation::remove() {
+            tracing::warn!(error = %e, "cannot remove the workload policy rules; see `ip rule`");
+        }
         let bridge = &self.net.bridge;
         if linux::link_exists(bridge) {
             match linux::delete_link(bridge) {
@@ -244,19 +270,7 @@ impl Workloads {
                 Err(e) => tracing::warn!(%bridge, error = %e, "cannot delete the workload bridge"),
             }
         }
-    }
-
-    /// [`cleanup_stale`] for startup, where a leftover that cannot be
-    /// removed must not stop the node (new names skip it): failures are
-    /// logged. Returns the names removed.
-    pub fn cleanup_stale(prefix: &str) -> Vec<String> {
-        match cleanup_stale(prefix) {
-            Ok(removed) => removed,
-            Err(e) => {
-                tracing::warn!(%prefix, error = %e, "stale workload namespaces remain; remove them by hand (`ip netns list`)");
-                Vec::new()
-            }
-        }
+        isolation::restore(&self.net, &self.isolated);
     }
 
     /// The next namespace and veth names nothing else uses.
@@ -307,31 +321,29 @@ impl Workloads {
     }
 }
 
-/// Whether the bridge exists already with the gateway address (a previous
-/// run's, to adopt); an error if the name is taken by anything else.
-fn bridge_to_adopt(bridge: &str, gateway: Ipv4Net) -> Result<bool, WorkloadError> {
-    let conflict = |problem: String| WorkloadError::BridgeConflict {
-        bridge: bridge.to_owned(),
-        problem,
-    };
-    match linux::bridge_state(bridge)? {
-        Bridge::Absent => Ok(false),
-        Bridge::Present { addresses } if addresses.contains(&gateway) => Ok(true),
-        Bridge::Present { addresses } => {
-            let has: Vec<String> = addresses.iter().map(ToString::to_string).collect();
-            let has = if has.is_empty() {
-                "none".to_owned()
-            } else {
-                has.join(", ")
-            };
-            Err(conflict(format!(
-                "a bridge of that name exists without the gateway address {gateway} (it has: {has})"
-            )))
-        }
-        Bridge::Other => Err(conflict(
-            "an interface of that name exists and is not a bridge".into(),
-        )),
+/// Checks the settings and normalises subnet and pool to their network
+/// addresses; the subnet's allocator.
+fn validate(net: &mut WorkloadNet) -> Result<Addresses, WorkloadError> {
+    names::validate_bridge(&net.bridge)?;
+    names::validate_mesh_interface(&net.mesh_interface)?;
+    names::validate_prefix(&net.netns_prefix)?;
+    names::validate_zone(&net.zone)?;
+    if net.mesh_interface == net.bridge {
+        return Err(WorkloadError::InvalidNet(format!(
+            "the mesh interface and the bridge are both {:?}",
+            net.bridge
+        )));
     }
+    let addresses = Addresses::new(net.subnet)?;
+    net.subnet = addresses.subnet();
+    net.mesh_pool = net.mesh_pool.trunc();
+    if !net.mesh_pool.contains(&net.subnet) {
+        return Err(WorkloadError::InvalidNet(format!(
+            "subnet {} lies outside the mesh pool {}",
+            net.subnet, net.mesh_pool
+        )));
+    }
+    Ok(addresses)
 }
 
 /// Namespace names are mounts in `/run/netns`; made from a mount namespace
@@ -345,50 +357,6 @@ fn warn_if_private_mount_ns() {
              it exits; start it with `nsenter --net=/run/netns/<node> netmanager …` instead"
         );
     }
-}
-
-/// Deletes the namespaces named `<prefix>-w<n>` and `/etc/netns/<prefix>-w<n>`
-/// directories a previous run left (netmanager killed before
-/// [`Workloads::teardown`]). Call it at start, before [`Workloads::setup`]
-/// and from the node's namespace, never while a [`Workloads`] with this
-/// prefix is live. Returns the names removed; on failures carries on and
-/// returns the first error.
-pub fn cleanup_stale(prefix: &str) -> Result<Vec<String>, WorkloadError> {
-    names::validate_prefix(prefix)?;
-    let mut removed = Vec::new();
-    let mut first_error = None;
-    for netns in linux::netns_names()? {
-        if !names::is_netns_name(prefix, &netns) {
-            continue;
-        }
-        match linux::remove_netns(&netns, &names::host_veth(&netns)) {
-            Ok(()) => {
-                linux::remove_etc_netns(&netns);
-                removed.push(netns);
-            }
-            Err(e) => {
-                tracing::warn!(%netns, error = %e, "cannot remove a stale workload namespace");
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    for dir in linux::etc_netns_names()? {
-        if names::is_netns_name(prefix, &dir)
-            && !linux::netns_exists(&dir)
-            && !removed.contains(&dir)
-        {
-            linux::remove_etc_netns(&dir);
-            removed.push(dir);
-        }
-    }
-    removed.sort();
-    if !removed.is_empty() {
-        tracing::info!(
-            ?removed,
-            "removed workload namespaces left by an earlier run"
-        );
-    }
-    first_error.map_or(Ok(removed), Err)
 }
 
 /// Runs its action when dropped — an early `?` return or a panic — unless

@@ -17,67 +17,11 @@ pub const MAX_IFNAME: usize = 15;
 pub const WORKLOAD_IFNAME: &str = "eth0";
 /// Longest `netns_prefix`; keeps `ip netns list` readable and far from NAME_MAX.
 const MAX_PREFIX: usize = 64;
-/// Reserved by grove's DNS as the search-domain marker (`<app>.<ns>.svc.<zone>`).
-const SEARCH_MARKER: &str = "svc";
-/// Longest zone the DNS server accepts (253 minus room for `closest.<svc>.`).
-const MAX_ZONE: usize = 237;
-
-/// Checks that `value` of the key's field `what` can be a label in grove
-/// names: `[a-z0-9-]{1,63}`, no hyphen at either end (as the DNS server
-/// requires), and not `svc`, which marks search domains.
-pub fn validate_label(what: &'static str, value: &str) -> Result<(), WorkloadError> {
-    let reason = label_problem(value).or_else(|| {
-        (value == SEARCH_MARKER)
-            .then(|| "`svc` is reserved for grove's DNS search domains".to_owned())
-    });
-    match reason {
-        None => Ok(()),
-        Some(reason) => Err(WorkloadError::InvalidName(format!(
-            "invalid {what} name {value:?}: {reason} (it becomes a DNS label)"
-        ))),
-    }
-}
-
-/// What makes `value` no DNS label of grove's, if anything.
-fn label_problem(value: &str) -> Option<String> {
-    if value.is_empty() || value.len() > 63 {
-        return Some("it must be 1 to 63 characters long".into());
-    }
-    if let Some(c) = value
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Some(format!(
-            "{c:?} is not allowed; use lowercase letters, digits and '-' only"
-        ));
-    }
-    if value.starts_with('-') || value.ends_with('-') {
-        return Some("it must not start or end with '-'".into());
-    }
-    None
-}
-
-/// Checks the three labels of a workload key.
-pub fn validate_key(key: &WorkloadKey) -> Result<(), WorkloadError> {
-    validate_label("service", &key.service)?;
-    validate_label("app", &key.app)?;
-    validate_label("namespace", &key.namespace)
-}
-
-/// Checks the DNS zone as the DNS server does (`grove`, `edge.example`):
-/// lowercase labels, room left for queries in front of it.
+/// Checks the DNS zone as the DNS server does (`grove`, `edge.example`).
 pub fn validate_zone(zone: &str) -> Result<(), WorkloadError> {
-    let problem = if zone.len() > MAX_ZONE {
-        Some(format!("longer than {MAX_ZONE} characters"))
-    } else {
-        zone.split('.').find_map(label_problem)
-    };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(WorkloadError::InvalidNet(format!(
-            "DNS zone {zone:?}: {problem}; use the zone the node's DNS serves, e.g. \"grove\""
-        ))),
-    }
+    dns::Zone::new(zone).map(drop).map_err(|e| {
+        WorkloadError::InvalidNet(format!("DNS zone {zone:?}: {e}; use the zone the node's DNS serves, e.g. \"grove\""))
+    })
 }
 
 /// Checks the node's prefix: it starts every namespace name, so it must be
@@ -99,17 +43,28 @@ pub fn validate_prefix(prefix: &str) -> Result<(), WorkloadError> {
 
 /// Checks the bridge name against what Linux accepts for an interface.
 pub fn validate_bridge(bridge: &str) -> Result<(), WorkloadError> {
-    let ok = (1..=MAX_IFNAME).contains(&bridge.len())
-        && bridge
+    validate_interface("bridge", bridge, "grove-br")
+}
+
+/// Checks the mesh TUN's name the same way.
+pub fn validate_mesh_interface(name: &str) -> Result<(), WorkloadError> {
+    validate_interface("mesh interface", name, "grove0")
+}
+
+/// An interface name Linux accepts that is also a plain path component:
+/// it is spliced into `/proc/sys/net/ipv4/conf/<name>/…`.
+fn validate_interface(what: &str, name: &str, example: &str) -> Result<(), WorkloadError> {
+    let ok = (1..=MAX_IFNAME).contains(&name.len())
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && bridge != "."
-        && bridge != "..";
+        && name != "."
+        && name != "..";
     if ok {
         Ok(())
     } else {
         Err(WorkloadError::InvalidNet(format!(
-            "bridge name {bridge:?} must be 1 to {MAX_IFNAME} letters, digits, '-', '_' or '.' (e.g. \"grove-br\")"
+            "{what} name {name:?} must be 1 to {MAX_IFNAME} letters, digits, '-', '_' or '.' (e.g. \"{example}\")"
         )))
     }
 }
@@ -172,43 +127,7 @@ mod tests {
     use std::collections::HashSet;
 
     fn key(service: &str, app: &str, namespace: &str) -> WorkloadKey {
-        WorkloadKey {
-            service: service.into(),
-            app: app.into(),
-            namespace: namespace.into(),
-            number: 1,
-        }
-    }
-
-    #[test]
-    fn labels() {
-        for good in ["ms2", "a", "cam-1", "0", &"x".repeat(63)] {
-            assert!(validate_label("service", good).is_ok(), "{good}");
-        }
-        for (bad, hint) in [
-            ("", "1 to 63"),
-            (&"x".repeat(64), "1 to 63"),
-            ("Ms2", "lowercase"),
-            ("ms_2", "lowercase"),
-            ("ms.2", "lowercase"),
-            ("-ms2", "start or end"),
-            ("ms2-", "start or end"),
-            ("svc", "reserved"),
-        ] {
-            let err = validate_label("app", bad).expect_err(bad);
-            let text = err.to_string();
-            assert!(matches!(err, WorkloadError::InvalidName(_)), "{text}");
-            assert!(
-                text.contains(hint) && text.contains("invalid app name"),
-                "{bad}: {text}"
-            );
-        }
-        assert!(validate_key(&key("ms2", "cam", "default")).is_ok());
-        let err = validate_key(&key("ms2", "cam", "Default")).expect_err("uppercase namespace");
-        assert!(
-            err.to_string().contains("namespace name \"Default\""),
-            "{err}"
-        );
+        WorkloadKey::new(service, app, namespace, 1).expect("key")
     }
 
     #[test]
@@ -225,9 +144,7 @@ mod tests {
         );
         for bad in [
             "",
-            "grove.",
             ".grove",
-            "Grove",
             "gro ve",
             &["a"; 120].join("."),
         ] {
@@ -240,7 +157,11 @@ mod tests {
         assert!(validate_bridge("grove-br").is_ok());
         for bad in ["", "grove-bridge-n03", "a/b", "a:b", "..", "br 0"] {
             assert!(validate_bridge(bad).is_err(), "{bad:?}");
+            assert!(validate_mesh_interface(bad).is_err(), "{bad:?}");
         }
+        assert!(validate_mesh_interface("grove0").is_ok());
+        let err = validate_mesh_interface("../all").expect_err("a path");
+        assert!(err.to_string().contains("mesh interface name"), "{err}");
     }
 
     #[test]

@@ -1,178 +1,201 @@
-//! Getting into the mesh: become the authority (`[control.admit]`), reuse a
-//! grant kept from an earlier run, or join through a bootstrap node with a
-//! token. Runs before the tunnel exists, because the tunnel's address comes
-//! from the grant.
+//! Getting into the mesh, before the tunnel exists (its address comes from
+//! the grant): become the authority (`[control.admit]`), reuse the grant
+//! kept from an earlier run, or join with a token — and a join talks only
+//! to the pinned authority, on a connection this node dialled, so the token
+//! never reaches anyone else and no answer from anyone else is believed.
+//! The control plane starts listening only after that.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ipnet::Ipv4Net;
 use libp2p::futures::StreamExt;
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{request_response, Multiaddr, Swarm};
 use libp2p_identity::{Keypair, PeerId};
 
-use super::admission::{verify_grant, Authority, SubnetGrant, SubnetPool, TokenList};
-use super::config::ControlConfig;
-use super::protocol::{ControlRequest, ControlResponse, State};
-use super::records::{decode, encode};
-use super::signed::Signed;
-use super::swarm::{build, Behaviour, BehaviourEvent};
-use super::{identity, now_unix_ms, ControlError};
+use super::authority::{verify_grant, Authority, GrantInfo, GrantRules};
+use super::store::AuthorityStore;
+use super::{Refusal, SubnetPool};
+use crate::control::config::ControlConfig;
+use crate::control::swarm::{build, Behaviour, BehaviourEvent};
+use crate::control::wire::protocol::{ControlRequest, ControlResponse, JoinRequest};
+use crate::control::wire::records::SubnetGrant;
+use crate::control::wire::{decode, encode, Signed};
+use crate::control::{identity, ControlError};
+use crate::files::write_atomic;
 
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+const RETRY: Duration = Duration::from_secs(2);
 const GRANT_FILE: &str = "grant";
-const AUTHORITY_FILE: &str = "authority-grants";
+const INCARNATION_FILE: &str = "incarnation";
 
-/// A node that may run: it holds a subnet grant signed by the authority.
+/// A node that may run: it holds a grant signed by the authority.
 pub struct Admitted {
     pub swarm: Swarm<Behaviour>,
     pub keypair: Keypair,
-    pub authority: Option<Authority>,
     pub authority_peer: PeerId,
+    /// On the authority: its decisions and their store.
+    pub authority: Option<(Authority, AuthorityStore)>,
     pub grant: Signed<SubnetGrant>,
-    pub subnet: Ipv4Net,
-    /// Membership handed over at join (empty otherwise; sync fills it).
-    pub state: State,
+    pub info: GrantInfo,
+    pub incarnation: u32,
+}
+
+/// Who this node is, for the grant.
+pub struct JoinAs {
+    pub name: Option<String>,
+    pub wg_public_key: [u8; 32],
+    pub token: Option<String>,
+    /// Start a lost authority state over (`--reset-authority`).
+    pub reset_authority: bool,
 }
 
 pub fn multiaddr(addr: SocketAddr) -> Multiaddr {
     Multiaddr::from(addr.ip()).with(Protocol::Tcp(addr.port()))
 }
 
-/// Listens, then admits this node by the first route that applies.
-pub async fn admit(config: &ControlConfig, token: Option<String>) -> Result<Admitted, ControlError> {
-    let keypair = identity::load_or_create(&config.identity_file)?;
-    let local = keypair.public().to_peer_id();
-    let mut swarm = build(keypair.clone())?;
-    swarm
-        .listen_on(multiaddr(config.listen))
-        .map_err(|e| ControlError::Listen(config.listen, e.to_string()))?;
-    wait_listening(&mut swarm, config.listen).await?;
-    tracing::info!(peer_id = %local, listen = %config.listen, "control plane listening");
-
-    if let Some(admit) = &config.admit {
-        let tokens = TokenList::load(&admit.tokens_file)?;
-        let pool = SubnetPool::new(admit.pool, 26)?;
-        let state_path = config.state_dir.join(AUTHORITY_FILE);
-        ensure_dir(&config.state_dir)?;
-        let mut authority = Authority::new(keypair.clone(), tokens, pool, Some(state_path))?;
-        let grant = authority.admit_self(now_unix_ms())?;
-        let subnet = verify_grant(&grant, &local, &local)?;
-        tracing::info!(%subnet, "admission authority: granted ourselves a subnet");
-        return Ok(Admitted { swarm, keypair, authority: Some(authority), authority_peer: local, grant, subnet, state: State::default() });
-    }
-    let grant_path = config.state_dir.join(GRANT_FILE);
-    if let Some((authority_peer, grant)) = load_grant(&grant_path, &local)? {
-        let subnet = verify_grant(&grant, &authority_peer, &local)?;
-        tracing::info!(%subnet, authority = %authority_peer, "rejoining with the grant kept from the last run");
-        // No join needed, but the membership is: the driver syncs with
-        // whoever these connections reach.
-        for addr in &config.bootstrap {
-            if let Err(e) = swarm.dial(multiaddr(*addr)) {
-                tracing::warn!(%addr, "cannot dial bootstrap node: {e}");
-            }
-        }
-        return Ok(Admitted { swarm, keypair, authority: None, authority_peer, grant, subnet, state: State::default() });
-    }
-    if config.bootstrap.is_empty() {
-        return Err(ControlError::NoBootstrap);
-    }
-    let token = token.unwrap_or_default();
-    let (authority_peer, grant, state) = join(&mut swarm, &config.bootstrap, &token, &local).await?;
-    let subnet = verify_grant(&grant, &authority_peer, &local)?;
-    ensure_dir(&config.state_dir)?;
-    save_grant(&grant_path, &authority_peer, &grant)?;
-    tracing::info!(%subnet, authority = %authority_peer, members = state.nodes.len(), "joined the mesh");
-    Ok(Admitted { swarm, keypair, authority: None, authority_peer, grant, subnet, state })
+/// The default node name: from the identity, so a fleet of `raspberrypi`s
+/// never collides.
+pub fn default_name(peer: &PeerId) -> String {
+    let text = peer.to_base58();
+    let tail: String = text.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("node-{}", tail.to_ascii_lowercase())
 }
 
-async fn wait_listening(swarm: &mut Swarm<Behaviour>, listen: SocketAddr) -> Result<(), ControlError> {
+/// Admits this node by the first route that applies, then listens.
+pub async fn enter(config: &ControlConfig, who: JoinAs) -> Result<Admitted, ControlError> {
+    let keypair = identity::load_or_create(&config.identity_file)?;
+    let local = keypair.public().to_peer_id();
+    crate::files::create_private_dir(&config.state_dir).map_err(|e| ControlError::State(config.state_dir.clone(), e.to_string()))?;
+    let incarnation = identity::next_incarnation(&config.state_dir.join(INCARNATION_FILE))?;
+    let name = who.name.clone().unwrap_or_else(|| default_name(&local));
+    if !super::authority::valid_name(&name) {
+        return Err(ControlError::Config(format!(
+            "node name {name:?} is not valid: one DNS label (letters, digits, inner hyphens, at most 63); set `name` in the config"
+        )));
+    }
+    let rules = GrantRules { pool: config.pool, prefix_len: super::pool::SUBNET_PREFIX };
+    let mut swarm = build(keypair.clone())?;
+    let admitted = if config.admit.is_some() {
+        let pool = SubnetPool::new(config.pool, super::pool::SUBNET_PREFIX)?;
+        let (store, state) = AuthorityStore::open(&config.state_dir, &local, who.reset_authority)?;
+        let mut authority = Authority::new(keypair.clone(), pool, state)?;
+        let grant = authority
+            .admit_self(&name, who.wg_public_key, super::actor::unix_now_ms())
+            .map_err(|refusal| ControlError::JoinRefused { by: "this node (the authority)".into(), refusal })?;
+        store.save(&authority.state())?;
+        let info = verify_grant(&grant, &local, &local, &rules)?;
+        tracing::info!(subnet = %info.subnet, %name, peer_id = %local, "admission authority: granted ourselves a subnet");
+        Admitted { swarm, keypair, authority_peer: local, authority: Some((authority, store)), grant, info, incarnation }
+    } else {
+        let grant_path = config.state_dir.join(GRANT_FILE);
+        let kept = load_grant(&grant_path, &local, &rules)?;
+        let kept = kept.filter(|(authority, _, info)| {
+            let pinned = config.pinned_authority().ok().flatten();
+            let same = info.name == name && info.wg_public_key == who.wg_public_key && pinned.is_none_or(|p| p == *authority);
+            if !same {
+                tracing::warn!("the kept grant is for another name, tunnel key or authority: joining again");
+            }
+            same
+        });
+        match kept {
+            Some((authority_peer, grant, info)) => {
+                tracing::info!(subnet = %info.subnet, authority = %authority_peer, "rejoining with the grant kept from the last run");
+                Admitted { swarm, keypair, authority_peer, authority: None, grant, info, incarnation }
+            }
+            None => {
+                let authority = config.pinned_authority()?.ok_or(ControlError::NotPinned)?;
+                let token = who.token.clone().unwrap_or_default();
+                let request = JoinRequest { token, name: name.clone(), wg_public_key: who.wg_public_key };
+                let grant = join(&mut swarm, authority, &config.bootstrap_addrs(), request).await?;
+                let info = verify_grant(&grant, &authority, &local, &rules)?;
+                if info.name != name || info.wg_public_key != who.wg_public_key {
+                    return Err(ControlError::Protocol("the authority's grant names another node name or key".into()));
+                }
+                save_grant(&grant_path, &authority, &grant)?;
+                tracing::info!(subnet = %info.subnet, %authority, %name, "joined the mesh");
+                Admitted { swarm, keypair, authority_peer: authority, authority: None, grant, info, incarnation }
+            }
+        }
+    };
+    listen(admitted, config.listen).await
+}
+
+async fn listen(mut admitted: Admitted, addr: SocketAddr) -> Result<Admitted, ControlError> {
+    let swarm = &mut admitted.swarm;
+    swarm.listen_on(multiaddr(addr)).map_err(|e| ControlError::Listen(addr, e.to_string()))?;
     let deadline = tokio::time::sleep(Duration::from_secs(5));
     tokio::pin!(deadline);
     loop {
         tokio::select! {
             event = swarm.select_next_some() => match event {
-                SwarmEvent::NewListenAddr { .. } => return Ok(()),
+                SwarmEvent::NewListenAddr { .. } => break,
                 SwarmEvent::ListenerClosed { reason: Err(e), .. } | SwarmEvent::ListenerError { error: e, .. } => {
-                    return Err(ControlError::Listen(listen, e.to_string()))
+                    return Err(ControlError::Listen(addr, e.to_string()))
                 }
                 _ => {}
             },
-            _ = &mut deadline => return Err(ControlError::Listen(listen, "no listener after 5 s".into())),
+            _ = &mut deadline => return Err(ControlError::Listen(addr, "no listener after 5 s".into())),
         }
     }
+    tracing::info!(peer_id = %admitted.keypair.public().to_peer_id(), listen = %addr, "control plane listening");
+    Ok(admitted)
 }
 
-/// Asks every bootstrap node at once; the authority answers, others refuse.
-async fn join(
-    swarm: &mut Swarm<Behaviour>,
-    bootstrap: &[SocketAddr],
-    token: &str,
-    local: &PeerId,
-) -> Result<(PeerId, Signed<SubnetGrant>, State), ControlError> {
-    for addr in bootstrap {
-        if let Err(e) = swarm.dial(multiaddr(*addr)) {
-            tracing::warn!(%addr, "cannot dial bootstrap node: {e}");
-        }
+/// Dials the pinned authority at every bootstrap address (the noise
+/// handshake proves who answers: another peer at an address fails it) and
+/// presents the token on the first connection that is really the
+/// authority's. Nothing else is listened to.
+async fn join(swarm: &mut Swarm<Behaviour>, authority: PeerId, addrs: &[SocketAddr], request: JoinRequest) -> Result<Signed<SubnetGrant>, ControlError> {
+    if addrs.is_empty() {
+        return Err(ControlError::NoBootstrap);
     }
     let started = Instant::now();
-    let mut progress = tokio::time::interval(Duration::from_secs(5));
-    progress.tick().await;
-    let mut asked = Vec::new();
-    let mut answers = 0usize;
-    let mut last_refusal: Option<(PeerId, String)> = None;
+    let mut progress = tokio::time::interval(RETRY);
+    let mut asked = false;
+    let mut last_error = String::from("no answer");
     loop {
-        if answers >= bootstrap.len() {
-            return Err(match last_refusal {
-                Some((by, reason)) => ControlError::JoinRefused { by: by.to_string(), reason },
-                None => ControlError::Unreachable(bootstrap.to_vec()),
-            });
-        }
         tokio::select! {
             _ = progress.tick() => {
                 if started.elapsed() >= JOIN_TIMEOUT {
-                    return Err(ControlError::Unreachable(bootstrap.to_vec()));
+                    return Err(ControlError::Unreachable { authority: authority.to_string(), addrs: addrs.to_vec(), last: last_error });
                 }
-                tracing::info!(?bootstrap, "still joining…");
+                if !asked && !swarm.is_connected(&authority) {
+                    if started.elapsed() >= RETRY {
+                        tracing::info!(%authority, ?addrs, "still trying to reach the authority: {last_error}");
+                    }
+                    let opts = DialOpts::peer_id(authority).addresses(addrs.iter().map(|a| multiaddr(*a)).collect()).build();
+                    if let Err(e) = swarm.dial(opts) {
+                        last_error = e.to_string();
+                    }
+                }
             }
             event = swarm.select_next_some() => match event {
-                SwarmEvent::ConnectionEstablished { peer_id, .. } if !asked.contains(&peer_id) => {
-                    asked.push(peer_id);
-                    tracing::info!(peer = %peer_id, "connected to bootstrap node, presenting the join token");
-                    swarm.behaviour_mut().control.send_request(&peer_id, ControlRequest::Join { token: token.to_owned() });
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } if peer_id == authority && endpoint.is_dialer() && !asked => {
+                    asked = true;
+                    tracing::info!(%authority, "connected to the authority, presenting the join token");
+                    swarm.behaviour_mut().control.send_request(&authority, ControlRequest::Join(request.clone()));
                 }
-                SwarmEvent::OutgoingConnectionError { error, .. } => {
-                    tracing::warn!("bootstrap node unreachable: {error}");
-                    answers += 1;
-                }
+                SwarmEvent::OutgoingConnectionError { error, .. } => last_error = error.to_string(),
                 SwarmEvent::Behaviour(BehaviourEvent::Control(request_response::Event::Message {
                     peer,
                     message: request_response::Message::Response { response, .. },
                     ..
-                })) => match response {
-                    ControlResponse::Joined { grant, authority, state } => {
-                        let authority = PeerId::from_bytes(&authority).map_err(|e| ControlError::Protocol(e.to_string()))?;
-                        if authority != peer {
-                            return Err(ControlError::Protocol(format!("{peer} answered the join for another authority {authority}")));
-                        }
-                        verify_grant(&grant, &authority, local)?;
-                        return Ok((authority, grant, state));
+                })) if peer == authority => match response {
+                    ControlResponse::Joined { grant } => return Ok(grant),
+                    ControlResponse::Refused(refusal) => {
+                        return Err(ControlError::JoinRefused { by: authority.to_string(), refusal });
                     }
-                    ControlResponse::Refused { reason } => {
-                        tracing::warn!(by = %peer, "join refused: {reason}");
-                        last_refusal = Some((peer, reason));
-                        answers += 1;
+                    ControlResponse::NotMember | ControlResponse::Page(_) => {
+                        return Err(ControlError::Protocol("the authority answered the join with something else".into()));
                     }
-                    ControlResponse::State(_) => {}
                 },
-                SwarmEvent::Behaviour(BehaviourEvent::Control(request_response::Event::OutboundFailure { peer, error, .. })) => {
-                    tracing::warn!(%peer, "join request failed: {error}");
-                    answers += 1;
+                SwarmEvent::Behaviour(BehaviourEvent::Control(request_response::Event::OutboundFailure { peer, error, .. })) if peer == authority => {
+                    last_error = error.to_string();
+                    asked = false;
                 }
                 _ => {}
             },
@@ -180,39 +203,26 @@ async fn join(
     }
 }
 
-fn ensure_dir(dir: &Path) -> Result<(), ControlError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| ControlError::State(dir.to_owned(), e.to_string()))
-}
-
-fn load_grant(path: &Path, local: &PeerId) -> Result<Option<(PeerId, Signed<SubnetGrant>)>, ControlError> {
+fn load_grant(path: &Path, local: &PeerId, rules: &GrantRules) -> Result<Option<(PeerId, Signed<SubnetGrant>, GrantInfo)>, ControlError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ControlError::State(path.to_owned(), e.to_string())),
     };
-    let (authority, grant): (Vec<u8>, Signed<SubnetGrant>) =
-        decode(&bytes).map_err(|e| ControlError::State(path.to_owned(), format!("{e}; delete it to join afresh")))?;
-    let authority = PeerId::from_bytes(&authority).map_err(|e| ControlError::State(path.to_owned(), e.to_string()))?;
-    verify_grant(&grant, &authority, local)
-        .map_err(|e| ControlError::State(path.to_owned(), format!("{e}; delete it to join afresh")))?;
-    Ok(Some((authority, grant)))
+    let fail = |e: String| ControlError::State(path.to_owned(), format!("{e}; delete it to join afresh"));
+    let (authority, grant): (Vec<u8>, Signed<SubnetGrant>) = decode(&bytes).map_err(|e| fail(e.to_string()))?;
+    let authority = PeerId::from_bytes(&authority).map_err(|e| fail(e.to_string()))?;
+    let info = verify_grant(&grant, &authority, local, rules).map_err(|e| fail(e.to_string()))?;
+    Ok(Some((authority, grant, info)))
 }
 
 fn save_grant(path: &Path, authority: &PeerId, grant: &Signed<SubnetGrant>) -> Result<(), ControlError> {
-    let fail = |e: String| ControlError::State(path.to_owned(), e);
-    let bytes = encode(&(authority.to_bytes(), grant)).map_err(|e| fail(e.to_string()))?;
-    let tmp: PathBuf = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| fail(e.to_string()))?;
-    file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(|e| fail(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string()))
+    let bytes = encode(&(authority.to_bytes(), grant)).map_err(|e| ControlError::State(path.to_owned(), e.to_string()))?;
+    write_atomic(path, &bytes).map_err(|e| ControlError::State(path.to_owned(), e.to_string()))
+}
+
+impl From<Refusal> for ControlError {
+    fn from(refusal: Refusal) -> ControlError {
+        ControlError::JoinRefused { by: "the authority".into(), refusal }
+    }
 }

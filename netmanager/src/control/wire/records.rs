@@ -1,73 +1,97 @@
-//! What nodes say about themselves, signed: the node record (keys,
-//! endpoints, granted subnet, location, coordinate) and the instance set
-//! (the service instances a node runs). Records travel by gossip and sync
-//! and are verified ([`super::membership`]) before anything uses them.
+//! What nodes and the authority sign. Records travel by gossip and sync
+//! and are verified ([`super::super::membership`]) before anything uses
+//! them; all of them are small and bounded.
+//!
+//! * [`SubnetGrant`] (by the authority): this identity owns this subnet,
+//!   this name and this tunnel key;
+//! * [`NodeRecord`] (by the node): where it is reachable, its coordinate,
+//!   its grant;
+//! * [`InstanceSet`] (by the node): the service instances it runs;
+//! * [`Suspicion`] (by a watcher), [`Leave`] (by the node),
+//!   [`Revocation`] (by the authority): liveness and departure.
+//!
+//! Versions order one signer's records: a record is accepted only if its
+//! version is higher than the one held, so a replayed old record changes
+//! nothing. A node's versions are `incarnation << 32 | sequence`, the
+//! incarnation counted on disk at every start (not the wall clock, which a
+//! Raspberry Pi without a battery gets wrong after a reboot).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
+use dns::{InstanceSpec, Location};
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::admission::SubnetGrant;
+use super::bounded::Bounded;
 use super::signed::{RecordKind, Signed};
-use super::vivaldi::Coordinate;
+use crate::control::vivaldi::Coordinate;
 
-/// A node's self-description. `version` orders records from one node: a
-/// record is accepted only if its version is higher than the one held, so a
-/// replayed old record changes nothing. Nodes use wall-clock milliseconds
-/// (bumped past the previous value), which keeps versions rising across
-/// restarts without stored state.
+/// Endpoints (UDP) and control addresses (TCP) a record may list.
+pub const MAX_ADDRESSES: usize = 8;
+/// Instances one node may announce: a /26 holds 61 workload addresses, and
+/// a few instances may share one; more is a mistake or an attack (every
+/// member keeps every set).
+pub const MAX_INSTANCES: usize = 256;
+/// Longest node name (one DNS label).
+pub const MAX_NAME: usize = 63;
+
+/// "The authority gives `node` the subnet `subnet`, the name `name` and the
+/// tunnel key `wg_public_key`", signed by the authority. Names and keys are
+/// unique because the authority hands each out once; `serial` (its own
+/// counter) orders two grants of the same name or subnet when one was
+/// released and handed out again: the higher one is the current owner.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubnetGrant {
+    /// `PeerId::to_bytes()` of the grantee.
+    pub node: Vec<u8>,
+    pub subnet: Ipv4Net,
+    pub name: String,
+    pub wg_public_key: [u8; 32],
+    pub serial: u64,
+    /// When it was signed (information only: nothing depends on clocks).
+    pub issued_unix_ms: u64,
+}
+
+impl RecordKind for SubnetGrant {
+    const KIND: &'static str = "grove/grant/2";
+}
+
+/// A node's self-description. Its name and tunnel key are the grant's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeRecord {
-    /// Human name (DNS `node`, status output); unique names are the
-    /// operator's business, the identity is the signer.
-    pub name: String,
-    /// The WireGuard (x25519) public key of the node's tunnel.
-    pub wg_public_key: [u8; 32],
     /// Underlay UDP endpoints of the tunnel, tried in order.
-    pub endpoints: Vec<SocketAddr>,
+    pub endpoints: Bounded<SocketAddr, MAX_ADDRESSES>,
     /// Underlay TCP addresses of the control plane (libp2p).
-    pub control: Vec<SocketAddr>,
-    /// The subnet grant signed by the admission authority.
+    pub control: Bounded<SocketAddr, MAX_ADDRESSES>,
+    /// The grant signed by the admission authority.
     pub grant: Signed<SubnetGrant>,
-    /// Configured geography, `(lat, lon)` in degrees.
-    pub location: Option<(f64, f64)>,
+    /// Configured geography.
+    pub location: Option<Location>,
     /// The node's network coordinate when the record was signed.
     pub coordinate: Coordinate,
     pub version: u64,
 }
 
 impl RecordKind for NodeRecord {
-    const KIND: &'static str = "grove/node/1";
+    const KIND: &'static str = "grove/node/2";
 }
 
-/// One service instance as its node announces it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct InstanceEntry {
-    pub service: String,
-    pub app: String,
-    pub namespace: String,
-    pub number: u32,
-    /// Overlay address; must lie in the announcing node's granted subnet.
-    pub ipv4: Option<Ipv4Addr>,
-    /// Named ports: (name, "tcp"|"udp", port).
-    pub ports: Vec<(String, String, u16)>,
-}
-
-/// Every instance a node runs, replaced as a whole on each change (a node
-/// runs few instances; whole sets make deletion and replay trivial).
+/// Every instance a node runs, replaced as a whole on each change (whole
+/// sets make deletion and replay trivial).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstanceSet {
     /// The node's PeerId bytes: binds the set to its signer.
     pub node: Vec<u8>,
     pub version: u64,
-    pub instances: Vec<InstanceEntry>,
+    pub instances: Bounded<InstanceSpec, MAX_INSTANCES>,
 }
 
 impl RecordKind for InstanceSet {
-    const KIND: &'static str = "grove/instances/1";
+    const KIND: &'static str = "grove/instances/2";
 }
 
-/// "`target` at `version` did not answer my probes." Signed by the watcher.
+/// "`target` at `version` answered neither my probes nor those I asked
+/// others to make." Signed by one of the target's watchers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suspicion {
     pub target: Vec<u8>,
@@ -75,7 +99,32 @@ pub struct Suspicion {
 }
 
 impl RecordKind for Suspicion {
-    const KIND: &'static str = "grove/suspect/1";
+    const KIND: &'static str = "grove/suspect/2";
+}
+
+/// "I, `node`, at record `version`, am leaving": peers drop the node at
+/// once, without suspecting it first. A later record (a restart) revives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    pub node: Vec<u8>,
+    pub version: u64,
+}
+
+impl RecordKind for Leave {
+    const KIND: &'static str = "grove/leave/2";
+}
+
+/// "The grants of `node` up to `serial` are void", signed by the authority:
+/// the node was removed (decommissioned, key stolen), its name and subnet
+/// may be handed out again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub node: Vec<u8>,
+    pub serial: u64,
+}
+
+impl RecordKind for Revocation {
+    const KIND: &'static str = "grove/revoke/2";
 }
 
 /// Everything that travels on the gossip topic.
@@ -84,34 +133,19 @@ pub enum Gossip {
     Node(Signed<NodeRecord>),
     Instances(Signed<InstanceSet>),
     Suspect(Signed<Suspicion>),
+    Leave(Signed<Leave>),
+    Revoke(Signed<Revocation>),
 }
 
-/// Wire format version of gossip payloads and request/response frames; a
-/// frame with another tag is refused, never guessed at.
-pub const WIRE_VERSION: u8 = 1;
-
-/// Encodes with the version tag in front.
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
-    let mut out = vec![WIRE_VERSION];
-    out.extend(postcard::to_stdvec(value)?);
-    Ok(out)
-}
-
-/// Decodes a tagged payload.
-pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
-    match bytes.split_first() {
-        Some((&WIRE_VERSION, rest)) => postcard::from_bytes(rest).map_err(DecodeError::Malformed),
-        Some((&other, _)) => Err(DecodeError::Version(other)),
-        None => Err(DecodeError::Empty),
+impl Gossip {
+    /// Who claims to have signed it (unchecked), for routing and logs.
+    pub fn signer(&self) -> Option<libp2p_identity::PeerId> {
+        match self {
+            Gossip::Node(s) => s.signer().ok(),
+            Gossip::Instances(s) => s.signer().ok(),
+            Gossip::Suspect(s) => s.signer().ok(),
+            Gossip::Leave(s) => s.signer().ok(),
+            Gossip::Revoke(s) => s.signer().ok(),
+        }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("empty message")]
-    Empty,
-    #[error("wire version {0} (this node speaks {WIRE_VERSION}); upgrade the older node")]
-    Version(u8),
-    #[error("malformed message: {0}")]
-    Malformed(postcard::Error),
 }

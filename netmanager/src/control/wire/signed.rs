@@ -106,7 +106,8 @@ impl<T: RecordKind> Signed<T> {
 }
 
 impl<T> Signed<T> {
-    /// Who claims to have signed this, WITHOUT checking it: for logs only.
+    /// Who claims to have signed this, WITHOUT checking the signature: for
+    /// logs and for cheap routing decisions before [`Signed::verify`].
     pub fn signer(&self) -> Result<PeerId, SignedError> {
         Ok(self.public_key()?.to_peer_id())
     }
@@ -124,12 +125,25 @@ impl<T> Signed<T> {
         Ok(postcard::from_bytes(bytes)?)
     }
 
+    /// The signer's key. Only its canonical protobuf encoding is accepted:
+    /// prost would also take unknown or repeated fields, which would give
+    /// one signed record endless byte encodings (defeating gossip's
+    /// deduplication) and room to pad a record with junk the signature does
+    /// not cover.
     fn public_key(&self) -> Result<PublicKey, SignedError> {
         let key = PublicKey::try_decode_protobuf(&self.signer).map_err(|_| SignedError::BadKey)?;
         key.clone()
             .try_into_ed25519()
             .map_err(|_| SignedError::BadKey)?;
+        if key.encode_protobuf() != self.signer {
+            return Err(SignedError::BadKey);
+        }
         Ok(key)
+    }
+
+    /// Encoded size on the wire (payload, key and signature), for budgets.
+    pub fn wire_len(&self) -> usize {
+        self.payload.len() + self.signer.len() + self.signature.len() + 6
     }
 }
 
@@ -268,6 +282,15 @@ mod tests {
             ..signed
         };
         assert!(matches!(huge.verify(), Err(SignedError::TooLarge(_))));
+    }
+
+    #[test]
+    fn padded_signer_encodings_are_refused() {
+        let (_, mut signed) = sample();
+        // An unknown protobuf field (number 9, varint) after the key.
+        signed.signer.extend_from_slice(&[0x48, 0x01]);
+        assert!(PublicKey::try_decode_protobuf(&signed.signer).is_ok(), "prost accepts it");
+        assert!(matches!(signed.verify(), Err(SignedError::BadKey)));
     }
 
     #[test]
