@@ -18,7 +18,7 @@ pub fn id(identity: &Path) -> Result<String, NetmanagerError> {
 
 /// `netmanager token create`: asks the running authority for a token.
 pub fn token_create(socket: &Path, ttl: Option<&str>, uses: Option<u32>, note: String) -> Result<TokenCreated, NetmanagerError> {
-    let ttl_secs = ttl.map(parse_ttl).transpose().map_err(NetmanagerError::Usage)?;
+    let ttl_secs = ttl.map(parse_ttl).transpose().map_err(|e| NetmanagerError::Usage(format!("--ttl {e}")))?;
     client::post(socket, "/v1/tokens", &TokenSpec { ttl_secs, uses, note })
 }
 
@@ -35,7 +35,7 @@ pub fn token_revoke(socket: &Path, id: &str) -> Result<TokenEntry, NetmanagerErr
 pub fn token_generate(file: Option<&Path>, ttl: Option<&str>, uses: Option<u32>) -> Result<String, NetmanagerError> {
     let token = generate_token().map_err(|e| NetmanagerError::Control(e.into()))?;
     let expires = match ttl {
-        Some(ttl) => Some(unix_now().saturating_add(parse_ttl(ttl).map_err(NetmanagerError::Usage)?)),
+        Some(ttl) => Some(unix_now().saturating_add(parse_ttl(ttl).map_err(|e| NetmanagerError::Usage(format!("--ttl {e}")))?)),
         None => None,
     };
     if let Some(file) = file {

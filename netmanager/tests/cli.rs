@@ -324,20 +324,20 @@ fn now_unix() -> u64 {
 
 #[test]
 fn token_prints_a_fresh_token_and_appends_it_to_a_private_file() {
-    let first = cli(&["token"]);
+    let first = cli(&["token", "generate"]);
     assert!(first.status.success(), "token failed: {}", stderr(&first));
     let token = stdout(&first).trim().to_owned();
     assert!(
         token.len() == 32 && token.chars().all(|c| c.is_ascii_alphanumeric()),
         "not 32 alphanumerics: {token:?}"
     );
-    assert_ne!(stdout(&cli(&["token"])).trim(), token, "two tokens alike");
+    assert_ne!(stdout(&cli(&["token", "generate"])).trim(), token, "two tokens alike");
 
     let dir = TempDir::new();
     let file = dir.join("tokens");
     let path = file.to_str().expect("utf-8 path");
-    let a = cli(&["token", "--file", path]);
-    let b = cli(&["token", "--file", path]);
+    let a = cli(&["token", "generate", "--file", path]);
+    let b = cli(&["token", "generate", "--file", path]);
     assert!(
         a.status.success() && b.status.success(),
         "token --file failed: {}{}",
@@ -363,7 +363,7 @@ fn token_ttl_writes_an_expiry_and_a_bad_ttl_is_refused() {
     let dir = TempDir::new();
     let file = dir.join("tokens");
     let path = file.to_str().expect("utf-8 path");
-    let out = cli(&["token", "--file", path, "--ttl", "24h"]);
+    let out = cli(&["token", "generate", "--file", path, "--ttl", "24h"]);
     assert!(
         out.status.success(),
         "token --ttl 24h failed: {}",
@@ -380,7 +380,7 @@ fn token_ttl_writes_an_expiry_and_a_bad_ttl_is_refused() {
     );
 
     for bad in ["--ttl=soon", "--ttl=5y", "--ttl=-3h", "--ttl=", "--ttl=999999999999999999d"] {
-        let out = cli(&["token", "--file", path, bad]);
+        let out = cli(&["token", "generate", "--file", path, bad]);
         let err = stderr(&out);
         assert!(
             !out.status.success(),
@@ -429,7 +429,7 @@ fn run_admit_without_control_says_the_authority_needs_it() {
     let (key, _) = keygen(&dir, "node.key");
     let tokens = dir.join("tokens");
     assert!(
-        cli(&["token", "--file", tokens.to_str().expect("utf-8 path")])
+        cli(&["token", "generate", "--file", tokens.to_str().expect("utf-8 path")])
             .status
             .success()
     );
@@ -439,4 +439,57 @@ fn run_admit_without_control_says_the_authority_needs_it() {
         assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
     }
     assert!(!dir.join("control.sock").exists(), "nothing may be started");
+}
+
+#[test]
+fn id_prints_a_stable_peer_id_and_creates_the_identity_privately() {
+    let dir = TempDir::new();
+    let identity = dir.join("sub/identity.key");
+    let path = identity.to_str().expect("utf-8 path");
+    let first = cli(&["id", "--identity", path]);
+    assert!(first.status.success(), "id failed: {}", stderr(&first));
+    let peer = stdout(&first).trim().to_owned();
+    assert!(peer.starts_with("12D3KooW"), "not an ed25519 peer id: {peer:?}");
+    assert_eq!(stdout(&cli(&["id", "--identity", path])).trim(), peer, "the same file, the same id");
+    let mode = std::fs::metadata(&identity).expect("identity").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn a_joining_node_must_pin_its_authority_and_keep_tokens_private() {
+    let dir = TempDir::new();
+    let (key, _) = keygen(&dir, "node.key");
+    let socket = dir.join("control.sock");
+    let two = format!(
+        "private_key_file = \"{}\"\ncontrol_socket = \"{}\"\n[control]\nbootstrap = [\"12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE@198.18.1.1:50103\", \"12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo@198.18.1.2:50103\"]\n",
+        key.display(),
+        socket.display()
+    );
+    let config = dir.join("two.toml");
+    std::fs::write(&config, two).expect("write");
+    let err = run_must_fail(&config);
+    assert!(err.contains("authority"), "two pinned ids must be disambiguated:\n{err}");
+    let inline = format!(
+        "private_key_file = \"{}\"\ncontrol_socket = \"{}\"\n[control]\nbootstrap = [\"198.18.1.1:50103\"]\njoin_token = \"aaaaaaaaaaaaaaaaaaaa\"\n",
+        key.display(),
+        socket.display()
+    );
+    let config = dir.join("inline.toml");
+    std::fs::write(&config, inline).expect("write");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = run_must_fail(&config);
+    assert!(err.contains("join_token") && err.contains("chmod 600"), "a token in a readable config must be refused:\n{err}");
+    assert!(!socket.exists(), "nothing may be started");
+}
+
+#[test]
+fn token_commands_need_a_running_authority_and_say_so() {
+    let dir = TempDir::new();
+    let socket = dir.join("absent.sock");
+    let out = cli(&["token", "create", "--socket", socket.to_str().expect("utf-8"), "--ttl", "1h"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("authority") && err.contains("absent.sock"), "{err}");
+    let out = cli(&["token", "create", "--socket", socket.to_str().expect("utf-8"), "--ttl", "soon"]);
+    assert!(stderr(&out).contains("--ttl"), "{}", stderr(&out));
 }

@@ -16,10 +16,12 @@
 //! * each member's records and suspicions are rate-limited.
 //!
 //! Failure detection follows SWIM: watchers probe a node, directly and
-//! then through others; one watcher's suspicion makes every resolver avoid
-//! the node's instances, a second watcher's (or [`SUSPECT_TIMEOUT`] without
-//! a refutation) declares it dead. A suspected node refutes by publishing a
-//! newer record; a leaving node says so and is dropped at once.
+//! then through others; a second watcher's suspicion (or
+//! [`SUSPECT_TIMEOUT`] without a refutation) declares it dead, and only
+//! then do resolvers drop its instances, so one member's word alone never
+//! steers DNS. A crash is seen by all watchers at once (the connection
+//! closes), so that costs no speed. A suspected node refutes by publishing
+//! a newer record; a leaving node says so and is dropped at once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -352,15 +354,22 @@ impl Membership {
                 return Err(Rejection::RateLimited);
             }
         }
+        // Two watchers' word kills; a target that has only one watcher
+        // (a mesh of two) dies on that one's.
+        let needed = CONFIRMATIONS.min(self.watchers_of(&target, WATCHERS).len()).max(1);
         let Some(member) = self.members.get_mut(&target) else { return Err(Rejection::Duplicate) };
         let change = match &mut member.liveness {
+            Liveness::Alive if needed == 1 => {
+                member.liveness = Liveness::Dead { since: now };
+                Change::Died(target)
+            }
             Liveness::Alive => {
                 member.liveness = Liveness::Suspect { since: now, by: BTreeSet::from([by]) };
                 Change::Suspected(target)
             }
             Liveness::Suspect { by: suspectors, .. } => {
                 suspectors.insert(by);
-                if suspectors.len() < CONFIRMATIONS {
+                if suspectors.len() < needed {
                     return Ok(Vec::new());
                 }
                 member.liveness = Liveness::Dead { since: now };

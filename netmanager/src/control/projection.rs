@@ -16,7 +16,7 @@ use libp2p_identity::PeerId;
 use overlay::{PeerConfig, PublicKey};
 use serde::Serialize;
 
-use super::membership::{Liveness, Member, Membership};
+use super::membership::{Member, Membership};
 
 /// One change to the directory; the driver applies a batch in one update.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,7 +153,9 @@ impl Projection {
         };
         Rendered {
             name: member.name().to_owned(),
-            healthy: member.liveness == Liveness::Alive,
+            // A suspicion is one watcher's word: served on until a second
+            // watcher confirms it (then the member is dead and gone).
+            healthy: !gone,
             set_version: member.instances.as_ref().map_or(0, |(_, s)| s.version),
             served,
             location: member.record.location,

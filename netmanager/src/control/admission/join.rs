@@ -116,6 +116,7 @@ pub async fn enter(config: &ControlConfig, who: JoinAs) -> Result<Admitted, Cont
                     return Err(ControlError::Protocol("the authority's grant names another node name or key".into()));
                 }
                 save_grant(&grant_path, &authority, &grant)?;
+                close(&mut swarm, authority).await;
                 tracing::info!(subnet = %info.subnet, %authority, %name, "joined the mesh");
                 Admitted { swarm, keypair, authority_peer: authority, authority: None, grant, info, incarnation }
             }
@@ -199,6 +200,23 @@ async fn join(swarm: &mut Swarm<Behaviour>, authority: PeerId, addrs: &[SocketAd
                 }
                 _ => {}
             },
+        }
+    }
+}
+
+/// Closes the join connection: the control plane starts from no
+/// connections and dials its bootstrap addresses itself, so every
+/// connection it has went through its own bookkeeping.
+async fn close(swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+    if swarm.disconnect_peer_id(peer).is_err() {
+        return;
+    }
+    let deadline = tokio::time::sleep(Duration::from_secs(2));
+    tokio::pin!(deadline);
+    while swarm.is_connected(&peer) {
+        tokio::select! {
+            _ = swarm.select_next_some() => {}
+            _ = &mut deadline => break,
         }
     }
 }
