@@ -3,7 +3,6 @@
 //! says goodbye first). Static mode takes peers from the config; dynamic
 //! mode (`[control]`) joins with a token and takes them from signed records.
 
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -46,10 +45,8 @@ pub async fn run(config: NodeConfig, options: RunOptions) -> Result<(), Netmanag
 }
 
 /// Resolves when `stopped` turns true.
-fn on_stop(mut stopped: watch::Receiver<bool>) -> impl Future<Output = ()> {
-    async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    }
+async fn on_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 async fn run_static(config: NodeConfig, stopped: watch::Receiver<bool>) -> Result<(), NetmanagerError> {

@@ -30,7 +30,7 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("no instance {0}")]
-    UnknownInstance(dns::InstanceKey),
+    UnknownInstance(Box<dns::InstanceKey>),
 }
 
 impl ApiError {
@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(ApiError::Workload(WorkloadError::Stopped).status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(ApiError::Admission(AdmissionError::Stopped).status(), StatusCode::SERVICE_UNAVAILABLE);
         let key = dns::InstanceKey::new("ms2", "cam", "default", 1).expect("key");
-        assert_eq!(ApiError::Control(ControlError::UnknownInstance(key)).status(), StatusCode::NOT_FOUND);
-        assert_eq!(ApiError::Control(ControlError::NoAddress(key)).status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(ApiError::Control(ControlError::UnknownInstance(Box::new(key))).status(), StatusCode::NOT_FOUND);
+        assert_eq!(ApiError::Control(ControlError::NoAddress(Box::new(key))).status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

@@ -107,6 +107,6 @@ pub(super) async fn deregister(state: &ApiState, rest: &str) -> Result<Instance,
             let spec = dynamic.control.deregister(key).await?;
             Ok(Instance::new(spec, state.local.clone()))
         }
-        Mode::Static => state.directory.deregister(&key).ok_or(ApiError::UnknownInstance(key)),
+        Mode::Static => state.directory.deregister(&key).ok_or(ApiError::UnknownInstance(Box::new(key))),
     }
 }

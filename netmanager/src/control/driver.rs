@@ -44,6 +44,13 @@ const UNSENT: usize = 16;
 /// The view is refreshed every this many ticks.
 const VIEW_EVERY: u32 = 5;
 
+/// Where the node's decisions land: the tunnel, the resolver, the API's view.
+pub struct Sinks {
+    pub device: Arc<Device>,
+    pub directory: Arc<MemoryDirectory>,
+    pub view: SharedView,
+}
+
 pub struct Driver {
     swarm: Swarm<Behaviour>,
     node: ControlNode,
@@ -70,10 +77,9 @@ impl Driver {
         first: Vec<Output>,
         requests: mpsc::Receiver<Request>,
         admission: Option<AdmissionHandle>,
-        device: Arc<Device>,
-        directory: Arc<MemoryDirectory>,
-        view: SharedView,
+        sinks: Sinks,
     ) -> Driver {
+        let Sinks { device, directory, view } = sinks;
         let topic = gossipsub::IdentTopic::new(GOSSIP_TOPIC);
         if let Err(e) = swarm.behaviour_mut().gossipsub.subscribe(&topic) {
             tracing::error!("cannot subscribe to the records topic: {e}");
@@ -111,7 +117,7 @@ impl Driver {
                 _ = tick.tick() => {
                     self.input(Input::Tick);
                     ticks = ticks.wrapping_add(1);
-                    if ticks % VIEW_EVERY == 0 {
+                    if ticks.is_multiple_of(VIEW_EVERY) {
                         *self.view.write() = Some(self.node.view(Instant::now()));
                     }
                 }

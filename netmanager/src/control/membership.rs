@@ -522,7 +522,7 @@ impl Membership {
     /// Members in peer-id order after `after` (for paged sync answers).
     pub fn after(&self, after: Option<&PeerId>) -> Vec<&Member> {
         let mut members: Vec<&Member> = self.members.values().filter(|m| after.is_none_or(|a| m.peer > *a)).collect();
-        members.sort_by(|a, b| a.peer.cmp(&b.peer));
+        members.sort_by_key(|a| a.peer);
         members
     }
 

@@ -49,6 +49,8 @@ use wire::records::Gossip;
 
 pub use config::ControlConfig;
 
+/// Instance keys are boxed here: a key holds three inline labels, and
+/// every `Result` carrying this error would otherwise be as large.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("identity: {0}")]
@@ -80,15 +82,15 @@ pub enum ControlError {
     #[error("the control plane has stopped")]
     Stopped,
     #[error("instance {instance}: address {address} is outside this node's subnet {subnet}; use an address from it (or create the instance with POST /v1/workloads)")]
-    OutsideSubnet { instance: InstanceKey, address: Ipv4Addr, subnet: Ipv4Net },
+    OutsideSubnet { instance: Box<InstanceKey>, address: Ipv4Addr, subnet: Ipv4Net },
     #[error("instance {instance}: IPv6 address {address} is not a unique-local (fc00::/7) address")]
-    NotUniqueLocal { instance: InstanceKey, address: std::net::Ipv6Addr },
+    NotUniqueLocal { instance: Box<InstanceKey>, address: std::net::Ipv6Addr },
     #[error("instance {0} needs an ipv4 or ipv6 address")]
-    NoAddress(InstanceKey),
+    NoAddress(Box<InstanceKey>),
     #[error("a node announces at most {limit} instances")]
     TooManyInstances { limit: usize },
     #[error("no instance {0} on this node")]
-    UnknownInstance(InstanceKey),
+    UnknownInstance(Box<InstanceKey>),
     #[error("cannot sign: {0}")]
     Sign(wire::SignedError),
     #[error("{0}")]
@@ -207,7 +209,7 @@ async fn control_thread(
     };
     let (node, first) = ControlNode::new(settings, Instant::now());
     *view.write() = Some(node.view(Instant::now()));
-    let driver = Driver::new(admitted.swarm, node, first, requests, admission, device, directory, view);
+    let driver = Driver::new(admitted.swarm, node, first, requests, admission, driver::Sinks { device, directory, view });
     driver.run().await;
     if let Some(thread) = authority_thread {
         thread.join();
@@ -264,7 +266,7 @@ impl ControlHandle {
 
     pub async fn deregister(&self, key: InstanceKey) -> Result<InstanceSpec, ControlError> {
         match self.command(Command::Deregister(key)).await? {
-            Done::Deregistered(spec) => Ok(spec),
+            Done::Deregistered(spec) => Ok(*spec),
             _ => Err(ControlError::Protocol("unexpected answer".into())),
         }
     }

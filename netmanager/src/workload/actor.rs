@@ -131,7 +131,7 @@ impl WorkloadsHandle {
     /// Deletes the instance's namespace ([`Workloads::delete`]).
     pub async fn delete(&self, key: &WorkloadKey) -> Result<Workload, WorkloadError> {
         let (reply, answer) = oneshot::channel();
-        let key = key.clone();
+        let key = *key;
         self.ask(Command::Delete { key, reply }, answer).await?
     }
 

@@ -70,16 +70,16 @@ fn fake() -> (Fake, Probe) {
 
 impl Engine for Fake {
     fn create(&mut self, key: WorkloadKey) -> Result<Workload, WorkloadError> {
-        let _ = self.started.send(key.clone());
+        let _ = self.started.send(key);
         // A closed gate (test over) lets the create finish.
         let _ = self.gate.recv_timeout(WAIT);
         if self.workloads.contains_key(&key) {
-            return Err(WorkloadError::Exists(key));
+            return Err(WorkloadError::Exists(Box::new(key)));
         }
         let offset = u8::try_from(self.workloads.len()).expect("few workloads");
         let netns = format!("fake-w{}", key.number);
         let workload = Workload {
-            key: key.clone(),
+            key,
             address: Ipv4Addr::new(10, 18, 0, 66 + offset),
             gateway: Ipv4Addr::new(10, 18, 0, 65),
             host_veth: format!("gv{}", key.number),
@@ -93,7 +93,7 @@ impl Engine for Fake {
     fn delete(&mut self, key: &WorkloadKey) -> Result<Workload, WorkloadError> {
         self.workloads
             .remove(key)
-            .ok_or_else(|| WorkloadError::NotFound(key.clone()))
+            .ok_or_else(|| WorkloadError::NotFound(Box::new(*key)))
     }
 
     fn list(&self) -> Vec<Workload> {

@@ -17,9 +17,9 @@ pub enum WorkloadError {
     #[error("workload network settings: {0}")]
     InvalidNet(String),
     #[error("workload {0} already has a network namespace; delete it first or use another instance number")]
-    Exists(WorkloadKey),
+    Exists(Box<WorkloadKey>),
     #[error("no workload {0} on this node (see the workload list)")]
-    NotFound(WorkloadKey),
+    NotFound(Box<WorkloadKey>),
     #[error("all {capacity} workload addresses of {subnet} are in use; delete a workload first or give the node a larger subnet")]
     AddressesExhausted { subnet: Ipv4Net, capacity: usize },
     /// The bridge name is taken by something this node cannot adopt.

@@ -197,7 +197,7 @@ impl Workloads {
     /// gateway, and its resolv.conf. A failure half-way removes what was made.
     pub fn create(&mut self, key: WorkloadKey) -> Result<Workload, WorkloadError> {
         if self.workloads.contains_key(&key) {
-            return Err(WorkloadError::Exists(key));
+            return Err(WorkloadError::Exists(Box::new(key)));
         }
         let (netns, host_veth) = self.fresh_names()?;
         let address = self.addresses.allocate()?;
@@ -209,7 +209,7 @@ impl Workloads {
             }
         };
         let workload = Workload {
-            key: key.clone(),
+            key,
             netns,
             address,
             gateway: self.gateway(),
@@ -229,9 +229,9 @@ impl Workloads {
         let workload = self
             .workloads
             .remove(key)
-            .ok_or_else(|| WorkloadError::NotFound(key.clone()))?;
+            .ok_or_else(|| WorkloadError::NotFound(Box::new(*key)))?;
         if let Err(e) = linux::remove_netns(&workload.netns, &workload.host_veth) {
-            self.workloads.insert(key.clone(), workload);
+            self.workloads.insert(*key, workload);
             return Err(e);
         }
         linux::remove_etc_netns(&workload.netns);

@@ -420,8 +420,11 @@ impl Harness {
 
 use crate::control::view::MemberState;
 
+/// Gossip bytes waiting for a node's verdict, by (node, message id).
+type Pending = std::cell::RefCell<HashMap<(usize, Vec<u8>), Vec<u8>>>;
+
 thread_local! {
-    static PENDING: std::cell::RefCell<HashMap<(usize, Vec<u8>), Vec<u8>>> = std::cell::RefCell::new(HashMap::new());
+    static PENDING: Pending = std::cell::RefCell::new(HashMap::new());
 }
 
 fn key(a: usize, b: usize) -> (usize, usize) {

@@ -45,7 +45,7 @@ impl ControlNode {
             Ok(()) => Verdict::Accept,
             Err(e) if e.is_noise() || matches!(e, Rejection::RateLimited) => Verdict::Ignore,
             Err(e) => {
-                log_rejection("gossip", gossip.signer(), &e);
+                self.log_rejection(gossip.signer(), &e, now);
                 Verdict::Reject
             }
         }
@@ -127,13 +127,17 @@ fn note<T>(result: Result<T, Rejection>, rejected: &mut usize, first: &mut Optio
     }
 }
 
-/// Forged or unowned claims are worth a warning; old versions are just
-/// gossip and sync crossing.
-pub(super) fn log_rejection(what: &str, signer: Option<PeerId>, e: &Rejection) {
-    let signer = signer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into());
-    if e.is_noise() {
-        tracing::debug!(%signer, "{what} ignored: {e}");
-    } else {
-        tracing::warn!(%signer, "{what} rejected: {e}");
+impl ControlNode {
+    /// Forged or unowned claims are worth a warning, but a member sending
+    /// thousands of them must not turn into thousands of log lines: at most
+    /// a burst of 20, then 2 a second, the rest counted in the next line.
+    fn log_rejection(&mut self, signer: Option<PeerId>, e: &Rejection, now: Instant) {
+        let signer = signer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into());
+        if !self.rejection_log.allow(now) {
+            self.rejections_unlogged += 1;
+            return;
+        }
+        let unlogged = std::mem::take(&mut self.rejections_unlogged);
+        tracing::warn!(%signer, unlogged, "gossip rejected: {e}");
     }
 }

@@ -74,17 +74,17 @@ impl LocalNode {
         let mut total = self.instances.len();
         for spec in specs {
             if spec.ipv4.is_none() && spec.ipv6.is_none() {
-                return Err(ControlError::NoAddress(spec.key));
+                return Err(ControlError::NoAddress(Box::new(spec.key)));
             }
             if let Some(address) = spec.ipv4 {
                 let outside = !self.subnet.contains(&address) || address == self.subnet.network() || address == self.subnet.broadcast();
                 if outside {
-                    return Err(ControlError::OutsideSubnet { instance: spec.key, address, subnet: self.subnet });
+                    return Err(ControlError::OutsideSubnet { instance: Box::new(spec.key), address, subnet: self.subnet });
                 }
             }
             if let Some(address) = spec.ipv6 {
                 if !address.is_unique_local() {
-                    return Err(ControlError::NotUniqueLocal { instance: spec.key, address });
+                    return Err(ControlError::NotUniqueLocal { instance: Box::new(spec.key), address });
                 }
             }
             if !self.instances.contains_key(&spec.key) {
@@ -115,11 +115,11 @@ impl ControlNode {
     }
 
     pub(super) fn deregister(&mut self, key: &InstanceKey, now: Instant, out: &mut Vec<Output>) -> Result<Done, ControlError> {
-        let removed = self.local.instances.remove(key).ok_or(ControlError::UnknownInstance(*key))?;
+        let removed = self.local.instances.remove(key).ok_or(ControlError::UnknownInstance(Box::new(*key)))?;
         if let Err(e) = self.try_publish_instances(now, out) {
             self.local.instances.insert(*key, removed);
             return Err(e);
         }
-        Ok(Done::Deregistered(removed))
+        Ok(Done::Deregistered(Box::new(removed)))
     }
 }

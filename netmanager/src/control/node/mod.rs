@@ -110,7 +110,7 @@ pub enum Command {
 #[derive(Debug, PartialEq)]
 pub enum Done {
     Registered(Vec<InstanceSpec>),
-    Deregistered(InstanceSpec),
+    Deregistered(Box<InstanceSpec>),
     Published,
     Left,
 }
@@ -185,6 +185,9 @@ pub struct ControlNode {
     touched: BTreeSet<PeerId>,
     peers_dirty: bool,
     last_rtts: Option<Instant>,
+    rejection_log: limits::TokenBucket,
+    /// Rejections not logged since the last line (rate limit).
+    rejections_unlogged: u64,
 }
 
 impl ControlNode {
@@ -217,6 +220,8 @@ impl ControlNode {
             touched: BTreeSet::new(),
             peers_dirty: true,
             last_rtts: None,
+            rejection_log: limits::TokenBucket::new(20, Duration::from_millis(500)),
+            rejections_unlogged: 0,
         };
         let mut out = Vec::new();
         node.publish_record(now, &mut out);
