@@ -98,8 +98,9 @@ pub enum Change {
     Left(PeerId),
     /// Revoked by the authority, superseded by a later grant, or pruned.
     Removed(PeerId),
-    /// Someone suspects this node: publish a newer record.
-    Refute,
+    /// A watcher suspects this node's record `version`: publish a newer
+    /// one (unless it already has).
+    Refute { version: u64 },
 }
 
 /// Why a record was not used; logged by the caller (quietly for the
@@ -329,7 +330,11 @@ impl Membership {
             return Err(Rejection::NotMember(by));
         }
         if target == self.local {
-            return Ok(vec![Change::Refute]);
+            return if self.accusation_counts(&by, now) {
+                Ok(vec![Change::Refute { version: suspicion.version }])
+            } else {
+                Err(Rejection::NotWatcher(by))
+            };
         }
         if by != self.local {
             if !self.live().any(|m| m.peer == by) {
@@ -482,6 +487,22 @@ impl Membership {
         let others: Vec<PeerId> = ring.iter().copied().filter(|p| *p != self.local).collect();
         let start = others.partition_point(|p| *p < self.local);
         (0..count.min(others.len())).map(|i| others[(start + i) % others.len()]).collect()
+    }
+
+    /// Whether `by` accusing this node deserves a refutation: only what
+    /// the others would accept — a watcher's word (or that of a member we
+    /// hold gone: across a healed partition each side holds the other
+    /// dead), within the same per-suspector budget — so a member cannot
+    /// make this node re-sign and re-gossip its record at will.
+    pub fn accusation_counts(&mut self, by: &PeerId, now: Instant) -> bool {
+        if *by == self.local {
+            return false;
+        }
+        let across = self.members.get(by).is_some_and(|m| m.liveness != Liveness::Alive);
+        if !across && !self.watchers_of(&self.local, WATCHERS + WATCHER_SLACK).contains(by) {
+            return false;
+        }
+        self.members.get_mut(by).is_some_and(|m| m.suspicion_budget.allow(now))
     }
 
     /// The `count` live members before `target` on the ring: its watchers.

@@ -118,8 +118,18 @@ fn suspicions_need_watchers_and_two_kill() {
     assert_eq!(m.apply_suspicion(&suspicion(w[1], target, 1), now).unwrap(), vec![Change::Died(target.peer)]);
     // A refutation (newer record) revives.
     assert_eq!(m.apply_node(&kit.record(target, 2), now).unwrap(), vec![Change::Revived(target.peer)]);
-    // A suspicion of ourselves is always heard: refute.
-    assert_eq!(m.apply_suspicion(&suspicion(&nodes[1], me, 1), now).unwrap(), vec![Change::Refute]);
+    // A watcher's suspicion of ourselves is refuted, within its budget;
+    // anyone else's is not worth a new record.
+    let my_watchers = m.watchers_of(&me.peer, WATCHERS + 2);
+    let mine = nodes.iter().find(|n| my_watchers.contains(&n.peer)).expect("a watcher of ours");
+    let later = now + Duration::from_secs(60);
+    for _ in 0..3 {
+        assert_eq!(m.apply_suspicion(&suspicion(mine, me, 1), later).unwrap(), vec![Change::Refute { version: 1 }]);
+    }
+    assert!(m.apply_suspicion(&suspicion(mine, me, 1), later).is_err(), "past its budget a watcher's accusations are not refuted");
+    if let Some(other) = nodes.iter().find(|n| n.peer != me.peer && !my_watchers.contains(&n.peer)) {
+        assert!(matches!(m.apply_suspicion(&suspicion(other, me, 1), later), Err(Rejection::NotWatcher(_))));
+    }
     let stranger = kit.node();
     assert!(matches!(m.apply_suspicion(&suspicion(&stranger, me, 1), now), Err(Rejection::NotMember(_))));
 }

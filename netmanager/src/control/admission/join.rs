@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::futures::StreamExt;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{request_response, Multiaddr, Swarm};
 use libp2p_identity::{Keypair, PeerId};
@@ -168,9 +168,15 @@ async fn join(swarm: &mut Swarm<Behaviour>, authority: PeerId, addrs: &[SocketAd
                     if started.elapsed() >= RETRY {
                         tracing::info!(%authority, ?addrs, "still trying to reach the authority: {last_error}");
                     }
-                    let opts = DialOpts::peer_id(authority).addresses(addrs.iter().map(|a| multiaddr(*a)).collect()).build();
-                    if let Err(e) = swarm.dial(opts) {
-                        last_error = e.to_string();
+                    // One dial per address: libp2p's concurrent dial keeps
+                    // the first connection to finish its handshake, so a
+                    // foreign peer quicker than the authority at one address
+                    // would fail the whole dial, every time.
+                    for addr in addrs {
+                        let opts = DialOpts::peer_id(authority).addresses(vec![multiaddr(*addr)]).condition(PeerCondition::Always).build();
+                        if let Err(e) = swarm.dial(opts) {
+                            last_error = e.to_string();
+                        }
                     }
                 }
             }

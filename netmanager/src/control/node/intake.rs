@@ -104,7 +104,7 @@ impl ControlNode {
         let local_bytes = local.to_bytes();
         let version = self.publishing.version();
         if page.accusations.iter().any(|(peer, accused)| *peer == local_bytes && *accused >= version) {
-            self.changed(vec![Change::Refute], now, out);
+            self.changed(vec![Change::Refute { version }], now, out);
         }
         // One line per page, not one per record: a hostile page must not
         // turn into a flood of log lines.

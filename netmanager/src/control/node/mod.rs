@@ -287,8 +287,12 @@ impl ControlNode {
                     self.forget_measurements(p);
                     self.trust(*p, out);
                 }
-                Change::Refute => {
-                    self.refute(now, out);
+                Change::Refute { version } => {
+                    // A suspicion of a record we already replaced is
+                    // answered by the newer one in flight.
+                    if *version >= self.publishing.version() {
+                        self.refute(now, out);
+                    }
                     continue;
                 }
                 Change::Updated(_) | Change::Instances(_) => {}
@@ -301,7 +305,7 @@ impl ControlNode {
                     self.touched.insert(p);
                     self.peers_dirty = true;
                 }
-                Change::Refute => {}
+                Change::Refute { .. } => {}
             }
         }
     }

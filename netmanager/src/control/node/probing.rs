@@ -150,9 +150,7 @@ impl ControlNode {
                 // suspect us would make us re-sign and re-gossip for
                 // nothing), and that of members we hold gone ourselves:
                 // across a healed partition each side holds the other dead.
-                let watcher = self.membership.watchers_of(&self.local_peer, WATCHERS + 2).contains(&from);
-                let across = self.membership.get(&from).is_some_and(|m| m.liveness != Liveness::Alive);
-                if suspected && (watcher || across) {
+                if suspected && self.membership.accusation_counts(&from, now) {
                     tracing::info!(by = %from, "a watcher holds us suspect");
                     self.refute(now, out);
                 }
