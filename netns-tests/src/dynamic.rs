@@ -1,6 +1,7 @@
 //! Dynamic grove meshes on a [`Testbed`]: node 0 is the admission
-//! authority (`--admit`), every other node joins with a token and learns
-//! its peers from signed records. The tests, the `closest` benchmark and
+//! authority (`--admit`), every other node pins it by peer id
+//! (`bootstrap = ["<peer-id>@<ip>:50103"]`), joins with a token kept in a
+//! 0600 file, and learns its peers from signed records. The tests, the `closest` benchmark and
 //! the demo bring dynamic meshes up through here.
 //!
 //! netmanager is started with `nsenter --net` rather than `ip netns exec`:
@@ -135,6 +136,46 @@ impl DynamicNode {
     pub fn resolver(&self) -> Result<UdpSocket> {
         resolver_socket(&self.netns, GROVE_RESOLVER)
     }
+
+    /// The daemon's process id (`nsenter` execs netmanager, so the child
+    /// is the daemon), if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(ChildGuard::pid)
+    }
+
+    /// Whether the daemon is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(ChildGuard::is_running)
+    }
+
+    /// A `kB` field of `/proc/<pid>/status` (`VmHWM`: peak RSS, `VmRSS`).
+    pub fn proc_status_kb(&self, field: &str) -> Option<u64> {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = text.lines().find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+        line[field.len() + 1..].trim().trim_end_matches("kB").trim().parse().ok()
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in kB.
+    pub fn vmhwm_kb(&self) -> Option<u64> {
+        self.proc_status_kb("VmHWM")
+    }
+
+    /// Resident memory now (`VmRSS`), in kB.
+    pub fn vmrss_kb(&self) -> Option<u64> {
+        self.proc_status_kb("VmRSS")
+    }
+
+    /// Open file descriptors of the daemon.
+    pub fn fd_count(&self) -> Option<usize> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()?)).ok().map(|d| d.count())
+    }
+
+    /// The state `name` has in this node's view (`alive`, `suspect`, …).
+    pub fn state_of(&self, name: &str) -> Option<String> {
+        let status = self.status().ok()?;
+        let members = status["members"]["members"].as_array()?;
+        members.iter().find(|m| m["name"] == name).and_then(|m| m["state"].as_str()).map(str::to_owned)
+    }
 }
 
 /// A dynamic mesh over every node of a testbed; stopped on drop.
@@ -142,17 +183,22 @@ impl DynamicNode {
 pub struct DynamicMesh {
     pub nodes: Vec<DynamicNode>,
     pub token: String,
+    /// The authority's peer id, which joining nodes pin.
+    pub authority_id: String,
     pub dir: PathBuf,
 }
 
 impl DynamicMesh {
     /// Writes configs (node 0: authority with a token file; the others:
-    /// bootstrap at node 0 with the token). Nothing is started.
+    /// the authority pinned, the token in a file). Nothing is started.
     pub fn prepare(testbed: &Testbed, dir: &Path) -> Result<DynamicMesh> {
         let tokens = dir.join("tokens");
-        let out = netmanager(&["token", "--file", &tokens.to_string_lossy()])?;
+        let out = netmanager(&["token", "generate", "--file", &tokens.to_string_lossy()])?;
         let token = cmd::stdout_text(&out).trim().to_owned();
+        let token_file = dir.join("join-token");
+        write_private(&token_file, &format!("{token}\n"))?;
         let authority = testbed.node(0).ipv4();
+        let authority_id = peer_id_of(&dir.join(format!("{}.identity", testbed.node(0).name())))?;
         let mut nodes = Vec::new();
         for (i, node) in testbed.nodes().iter().enumerate() {
             let name = node.name().to_owned();
@@ -169,11 +215,22 @@ impl DynamicMesh {
                 child: None,
                 run_args: if i == 0 { vec!["--admit".into(), tokens.to_string_lossy().into_owned()] } else { Vec::new() },
             };
-            let bootstrap = if i == 0 { String::new() } else { format!("bootstrap = [\"{authority}:{MESH_PORT}\"]\njoin_token = \"{token}\"\n") };
+            let bootstrap = if i == 0 {
+                String::new()
+            } else {
+                format!("bootstrap = [\"{authority_id}@{authority}:{MESH_PORT}\"]\njoin_token_file = \"{}\"\n", token_file.display())
+            };
             write_dynamic_config(&plan, &bootstrap)?;
             nodes.push(plan);
         }
-        Ok(DynamicMesh { nodes, token, dir: dir.to_owned() })
+        Ok(DynamicMesh { nodes, token, authority_id, dir: dir.to_owned() })
+    }
+
+    /// `[control]` lines that join through the authority (pinned) with the
+    /// token in `token_file`, if any.
+    pub fn joining(&self, testbed: &Testbed, token_file: Option<&Path>) -> String {
+        let token = token_file.map(|f| format!("join_token_file = \"{}\"\n", f.display())).unwrap_or_default();
+        format!("bootstrap = [\"{}@{}:{MESH_PORT}\"]\n{token}", self.authority_id, testbed.node(0).ipv4())
     }
 
     /// Starts the authority, then every other node.
@@ -212,6 +269,27 @@ impl DynamicMesh {
             })
             .collect()
     }
+}
+
+/// The peer id of an identity file (created if missing), as
+/// `netmanager id` prints it.
+pub fn peer_id_of(identity: &Path) -> Result<String> {
+    let out = netmanager(&["id", "--identity", &identity.to_string_lossy()])?;
+    Ok(cmd::stdout_text(&out).trim().to_owned())
+}
+
+/// Writes `text` to a new file only its owner can read (tokens).
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+    file.write_all(text.as_bytes()).map_err(|e| Error::io(format!("write {}", path.display()), e))
 }
 
 /// Writes a `[control]` config for `node` with `extra` lines in `[control]`.

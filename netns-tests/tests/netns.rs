@@ -7,11 +7,17 @@
 
 /// Scenario modules live in `tests/netns/<name>.rs`; add new ones here.
 mod netns {
+    mod attack_kit;
+    mod attacks_flood;
+    mod attacks_member;
+    mod attacks_stranger;
     mod control;
     mod control_security;
     mod dns;
+    mod member_lifecycle;
     mod mesh;
     mod pcap;
+    mod sampling;
     mod support;
     mod teardown;
     mod wan;
