@@ -22,9 +22,12 @@ fn wan_rtt_within_ten_percent() {
     tb.wan().set_latency(a, b, Duration::from_millis(40)).expect("set latency");
     let stats = ping_with(a.netns(), b.ipv4().into(), &pings(20, 50)).expect("ping");
     assert_eq!(stats.received, 20, "{stats:?}");
-    let avg = ms(stats.avg().expect("rtt"));
-    eprintln!("RTT with 40 ms configured: avg {avg:.3} ms ({stats:?})");
-    assert!((avg - 40.0).abs() <= 4.0, "average RTT {avg:.2} ms, want 40 ms ± 10%");
+    let rtt = stats.rtt.expect("rtt");
+    let (min, avg) = (ms(rtt.min), ms(rtt.avg));
+    eprintln!("RTT with 40 ms configured: min {min:.3} avg {avg:.3} ms ({stats:?})");
+    // The minimum is the emulated delay; scheduling on a busy machine only adds.
+    assert!((min - 40.0).abs() <= 4.0, "minimum RTT {min:.2} ms, want 40 ms ± 10%");
+    assert!(avg <= 50.0, "average RTT {avg:.2} ms, want about 40 ms");
 }
 
 #[test]
@@ -107,6 +110,10 @@ fn ipv6_is_delayed_too() {
     tb.wan().set_latency(a, b, Duration::from_millis(20)).expect("set latency");
     let stats = ping_with(a.netns(), IpAddr::V6(b.ipv6()), &pings(10, 50)).expect("ping6");
     assert_eq!(stats.received, 10, "{stats:?}");
-    let avg = ms(stats.avg().expect("rtt"));
-    assert!((avg - 20.0).abs() <= 2.0, "IPv6 RTT {avg:.2} ms, want 20 ms ± 10%");
+    // The fastest reply shows the emulated delay; a loaded machine only
+    // ever adds to it (the average once read 22.1 ms while CI compiled).
+    let rtt = stats.rtt.expect("rtt");
+    let (min, avg) = (ms(rtt.min), ms(rtt.avg));
+    assert!((min - 20.0).abs() <= 2.0, "IPv6 RTT min {min:.2} ms, want 20 ms ± 10% ({stats:?})");
+    assert!(avg <= 30.0, "IPv6 RTT avg {avg:.2} ms, want about 20 ms ({stats:?})");
 }
