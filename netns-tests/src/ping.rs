@@ -122,9 +122,10 @@ pub fn parse_ping(text: &str) -> Result<PingStats> {
                 .split('=')
                 .nth(1)
                 .ok_or_else(|| err("rtt line without values"))?
-                .trim()
-                .trim_end_matches("ms")
                 .trim();
+            // `… = a/b/c/d ms`, with `, pipe N` after it when replies
+            // overlapped (a ping interval shorter than the RTT).
+            let values = values.split(',').next().unwrap_or(values).trim().trim_end_matches("ms").trim();
             let ms: Vec<f64> = values
                 .split('/')
                 .map(|v| v.trim().parse::<f64>())
@@ -164,6 +165,15 @@ mod tests {
         let rtt = stats.rtt.expect("rtt");
         assert_eq!(rtt.avg, Duration::from_micros(40_350));
         assert!((stats.loss() - 0.05).abs() < 1e-9);
+    }
+
+    #[test]
+    fn parses_rtt_with_pipe() {
+        let text = "10 packets transmitted, 10 received, 0% packet loss, time 297ms\n\
+                    rtt min/avg/max/mdev = 11.590/16.060/53.401/12.461 ms, pipe 2\n";
+        let rtt = parse_ping(text).expect("parses").rtt.expect("rtt");
+        assert_eq!(rtt.min, Duration::from_micros(11_590));
+        assert_eq!(rtt.max, Duration::from_micros(53_401));
     }
 
     #[test]

@@ -38,8 +38,10 @@ fn asymmetric_one_way_delays_add_up() {
     wan.set_one_way(a, b, Duration::from_millis(5)).expect("a→b");
     wan.set_one_way(b, a, Duration::from_millis(25)).expect("b→a");
     let stats = ping_with(b.netns(), a.ipv4().into(), &pings(10, 50)).expect("ping");
-    let avg = ms(stats.avg().expect("rtt"));
-    assert!((avg - 30.0).abs() <= 3.0, "average RTT {avg:.2} ms, want 30 ms ± 10%");
+    let rtt = stats.rtt.expect("rtt");
+    let (min, avg) = (ms(rtt.min), ms(rtt.avg));
+    assert!((min - 30.0).abs() <= 3.0, "minimum RTT {min:.2} ms, want 30 ms ± 10% ({stats:?})");
+    assert!(avg <= 40.0, "average RTT {avg:.2} ms, want about 30 ms ({stats:?})");
 }
 
 #[test]
@@ -97,10 +99,12 @@ fn geography_sets_pair_delays() {
         tb.node_named("munich").expect("munich"),
         tb.node_named("overridden").expect("overridden"),
     );
-    let avg = ms(ping_with(b.netns(), m.ipv4().into(), &pings(10, 30)).expect("ping").avg().expect("rtt"));
-    assert!((avg - expected).abs() <= expected * 0.15, "berlin–munich RTT {avg:.2} ms, model {expected:.2} ms");
-    let avg = ms(ping_with(b.netns(), o.ipv4().into(), &pings(10, 30)).expect("ping").avg().expect("rtt"));
-    assert!((avg - 30.0).abs() <= 3.0, "overridden RTT {avg:.2} ms, want 30 ms");
+    // The fastest of ten replies is the emulated delay: load only adds.
+    let min_rtt = |stats: netns_tests::PingStats| ms(stats.rtt.expect("rtt").min);
+    let min = min_rtt(ping_with(b.netns(), m.ipv4().into(), &pings(10, 30)).expect("ping"));
+    assert!((min - expected).abs() <= expected * 0.15, "berlin–munich RTT {min:.2} ms, model {expected:.2} ms");
+    let rtt = min_rtt(ping_with(b.netns(), o.ipv4().into(), &pings(10, 30)).expect("ping"));
+    assert!((rtt - 30.0).abs() <= 3.0, "overridden RTT {rtt:.2} ms, want 30 ms");
 }
 
 #[test]
