@@ -102,9 +102,9 @@ impl ControlNode {
         }
         self.adopt_own_versions(own_record, own_set, now, out);
         let local_bytes = local.to_bytes();
-        let version = self.publishing.version();
-        if page.accusations.iter().any(|(peer, accused)| *peer == local_bytes && *accused >= version) {
-            self.changed(vec![Change::Refute { version }], now, out);
+        // The node layer refutes an accusation of our current record.
+        if let Some(newest) = page.accusations.iter().filter(|(peer, _)| *peer == local_bytes).map(|(_, accused)| *accused).max() {
+            self.changed(vec![Change::Refute { version: newest }], now, out);
         }
         // One line per page, not one per record: a hostile page must not
         // turn into a flood of log lines.
