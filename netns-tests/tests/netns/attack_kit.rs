@@ -89,6 +89,17 @@ pub fn spawn_rogue(tb: &Testbed, i: usize, args: &[&str]) -> RogueRun {
     }
 }
 
+/// Waits until something listens on TCP `port` in testbed node `i`'s
+/// namespace (a rogue listener that has bound), without connecting to it.
+pub fn wait_listening(tb: &Testbed, i: usize, port: u16) {
+    let ns = tb.node(i).netns();
+    let filter = format!("sport = :{port}");
+    let up = time_until(Duration::from_secs(10), || {
+        ns.exec("ss", &["-Hltn", &filter]).map(|o| !o.stdout.is_empty()).unwrap_or(false)
+    });
+    assert!(up.is_some(), "nothing listens on TCP {port} in {} after 10 s", ns.name());
+}
+
 /// Runs the rogue to completion; its report.
 pub fn rogue(tb: &Testbed, i: usize, args: &[&str]) -> Value {
     spawn_rogue(tb, i, args).wait()
@@ -144,9 +155,9 @@ pub fn member<'a>(views: &'a [Value], name: &str) -> Option<&'a Value> {
     views.iter().find(|m| m["name"] == name)
 }
 
-/// Every running node sees exactly `expected` (by name, itself excepted)
-/// and all of them alive.
-pub fn assert_membership(mesh: &DynamicMesh, running: &[usize], expected: &[&str]) {
+/// Every running node sees exactly the other running nodes, all alive.
+pub fn assert_membership(mesh: &DynamicMesh, running: &[usize]) {
+    let expected = names(mesh, running);
     for i in running {
         let node = &mesh.nodes[*i];
         let views = members(node);
@@ -163,7 +174,7 @@ pub fn assert_membership(mesh: &DynamicMesh, running: &[usize], expected: &[&str
         let mut want: Vec<(String, String)> = expected
             .iter()
             .filter(|n| **n != node.name)
-            .map(|n| (n.to_string(), "alive".to_owned()))
+            .map(|n| (n.clone(), "alive".to_owned()))
             .collect();
         want.sort();
         assert_eq!(seen, want, "{}'s membership\n{}", node.name, mesh.logs(15));
@@ -181,6 +192,16 @@ pub fn assert_running(mesh: &mut DynamicMesh, running: &[usize]) {
             node.child.as_ref().map(|c| c.log_tail(30)).unwrap_or_default()
         );
     }
+}
+
+/// After `attack`: the `running` nodes converge again, none exited, each
+/// sees all the others alive; then their peak memory is recorded.
+pub fn assert_whole_after(mesh: &mut DynamicMesh, attack: &str, running: &[usize]) {
+    mesh.wait_converged(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}\n{}", mesh.logs(20)));
+    assert_running(mesh, running);
+    assert_membership(mesh, running);
+    record_memory(mesh, attack, running);
 }
 
 /// Prints (and returns) every running daemon's peak RSS under `attack`.

@@ -8,11 +8,12 @@
 use std::time::{Duration, Instant};
 
 use netns_tests::dynamic::{write_dynamic_config, DynamicMesh};
+use netns_tests::grove::MESH_PORT;
 use netns_tests::{ScratchDir, Signal, Testbed};
 
 use super::attack_kit::{
-    announce, assert_membership, assert_running, closest, control_addr, expect_closest, host_in, joining_with, log_lines, mesh_of, names,
-    record_memory, spawn_rogue,
+    announce, assert_membership, assert_running, closest, control_addr, expect_closest, host_in, joining_with, log_lines, mesh_of,
+    record_memory, spawn_rogue, wait_listening,
 };
 use super::sampling::{assert_samples, Sampler};
 use super::support::build;
@@ -67,8 +68,7 @@ fn a_stranger_gets_nothing_and_is_closed_after_its_grace() {
     }
     assert_samples("stranger", &samples, 0.95, &[], &mesh.logs(20));
     assert_running(&mut mesh, &running);
-    let expected = names(&mesh, &running);
-    assert_membership(&mesh, &running, &expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_membership(&mesh, &running);
     let after: Vec<u64> = running.iter().map(|i| version(&mesh, *i)).collect();
     assert_eq!(
         versions, after,
@@ -124,7 +124,7 @@ fn a_fake_authority_never_sees_the_token_and_is_never_believed() {
             "100",
         ],
     );
-    std::thread::sleep(Duration::from_secs(1));
+    wait_listening(&tb, 3, MESH_PORT);
     write_dynamic_config(&mesh.nodes[2], &joining_with(&mesh, &tb, &[rogue_addr.to_string()])).expect("config");
     let started = Instant::now();
     mesh.nodes[2]
@@ -151,8 +151,7 @@ fn a_fake_authority_never_sees_the_token_and_is_never_believed() {
         mesh.authority_id.as_str(),
         "the joiner trusts another authority"
     );
-    let expected = names(&mesh, &running);
-    assert_membership(&mesh, &running, &expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_membership(&mesh, &running);
     assert!(closest_is_not_evil(&mesh, &running), "a forged instance is answered");
     let rejected = log_lines(&mesh.nodes[2], "records rejected");
     eprintln!(
@@ -181,7 +180,7 @@ fn a_foreign_peer_at_a_bootstrap_address_does_not_stall_the_join() {
     let mut mesh = mesh_of(&tb, &dir, 1);
     let rogue_addr = control_addr(&tb, 2);
     let fake = spawn_rogue(&tb, 2, &["listen", "--listen", &rogue_addr.to_string(), "--seconds", "35"]);
-    std::thread::sleep(Duration::from_secs(1));
+    wait_listening(&tb, 2, MESH_PORT);
     write_dynamic_config(&mesh.nodes[1], &joining_with(&mesh, &tb, &[rogue_addr.to_string()])).expect("config");
     let started = Instant::now();
     let joined = mesh.nodes[1].start();
@@ -231,7 +230,7 @@ fn a_sync_response_bomb_at_a_bootstrap_address_is_refused_unread() {
     let mut mesh = mesh_of(&tb, &dir, 2);
     let rogue_addr = control_addr(&tb, 3);
     let bomb = spawn_rogue(&tb, 3, &["bomb", "--listen", &rogue_addr.to_string(), "--seconds", "40"]);
-    std::thread::sleep(Duration::from_secs(1));
+    wait_listening(&tb, 3, MESH_PORT);
     write_dynamic_config(&mesh.nodes[2], &joining_with(&mesh, &tb, &[rogue_addr.to_string()])).expect("config");
     let genuine = host_in(&mesh.nodes[1], 10);
     announce(&mesh, 1, "ms2", 1, genuine);
@@ -276,8 +275,7 @@ fn a_sync_response_bomb_at_a_bootstrap_address_is_refused_unread() {
     assert!(lines <= 3, "256 rejected records made {lines} log lines, want one per page");
     let running = [0, 1, 2];
     assert_running(&mut mesh, &running);
-    let expected = names(&mesh, &running);
-    assert_membership(&mesh, &running, &expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_membership(&mesh, &running);
     assert!(closest_is_not_evil(&mesh, &running));
     record_memory(&mesh, "bomb", &running);
 }

@@ -64,13 +64,7 @@ async fn oversized(args: &JoinFloodArgs) -> anyhow::Result<BTreeMap<String, usiz
 pub async fn run(args: JoinFloodArgs) -> anyhow::Result<Value> {
     let oversized = oversized(&args).await?;
     let mut peer = Peer::new(Keypair::generate_ed25519(), Policy::stranger())?;
-    let authority = peer
-        .connect(args.dial, Duration::from_secs(10))
-        .await
-        .map_err(|e| anyhow!("connecting to {}: {e}", args.dial))?;
-    if authority != args.authority {
-        return Err(anyhow!("{} is {authority}, not the authority {}", args.dial, args.authority));
-    }
+    let authority = peer.connect_authority(args.dial, args.authority).await?;
     let long = peer
         .control(authority, join("L".repeat(MAX_TOKEN + 72), "flood"), Duration::from_secs(5))
         .await;

@@ -88,13 +88,7 @@ pub async fn join(args: &MemberArgs) -> anyhow::Result<Joined> {
     let ip = source_ip(args.dial)?;
     let mut peer = Peer::new(keypair.clone(), Policy::stranger())?;
     peer.listen(SocketAddr::new(ip, args.dial.port())).await?;
-    let authority = peer
-        .connect(args.dial, Duration::from_secs(10))
-        .await
-        .map_err(|e| anyhow!("connecting to {}: {e}", args.dial))?;
-    if authority != args.authority {
-        return Err(anyhow!("{} is {authority}, not the authority {}", args.dial, args.authority));
-    }
+    let authority = peer.connect_authority(args.dial, args.authority).await?;
     let request = ControlRequest::Join(JoinRequest {
         token: token.trim().to_owned(),
         name: args.name.clone(),
@@ -292,15 +286,7 @@ impl Session {
     /// Our own record's version as `peer` holds it (read back through a
     /// sync that presents our first record: stale, but it proves us).
     pub async fn held_version(&mut self, peer: PeerId) -> Option<u64> {
-        let first = self.first.clone();
-        let pages = self.sync_as(peer, first).await?;
-        let me = self.me();
-        pages
-            .iter()
-            .flat_map(|p| p.nodes.iter())
-            .filter_map(|s| s.verify().ok())
-            .find(|v| v.signer == me)
-            .map(|v| v.value.version)
+        self.held_record(peer).await.map(|r| r.version)
     }
 
     /// Our record as `peer` holds it.

@@ -137,6 +137,15 @@ impl Peer {
         self.dial(opts, timeout).await
     }
 
+    /// Dials `addr` and checks that the pinned `authority` answered there.
+    pub async fn connect_authority(&mut self, addr: SocketAddr, authority: PeerId) -> anyhow::Result<PeerId> {
+        let answered = self.connect(addr, Duration::from_secs(10)).await.map_err(|e| anyhow!("connecting to {addr}: {e}"))?;
+        if answered != authority {
+            return Err(anyhow!("{addr} is {answered}, not the authority {authority}"));
+        }
+        Ok(answered)
+    }
+
     /// Dials `peer` at `addrs` unless already connected.
     pub async fn connect_peer(&mut self, peer: PeerId, addrs: &[SocketAddr], timeout: Duration) -> Result<PeerId, String> {
         if self.swarm.is_connected(&peer) {
