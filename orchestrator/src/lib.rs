@@ -14,11 +14,18 @@
 //! worker) and their protocol over the mesh come next.
 //! [`OrchestratorError`] is the crate's one error type.
 
+pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod error;
+pub mod mesh;
 pub mod model;
+pub mod proto;
+pub mod root;
+pub mod runtime;
 pub mod schedule;
 pub mod sla;
 pub mod store;
+pub mod worker;
 
 pub use error::OrchestratorError;

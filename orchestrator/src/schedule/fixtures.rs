@@ -26,6 +26,7 @@ pub fn service(vcpus: u32, memory_mib: u32, constraints: Vec<Constraint>) -> Ser
         ports: vec![],
         constraints,
         one_shot: false,
+        instances: 1,
     }
 }
 

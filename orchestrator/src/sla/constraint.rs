@@ -20,7 +20,7 @@
 //! for range and otherwise not used: grove's constraints are hard filters.
 
 use dns::{Label, Location};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::path::SlaPath;
 use super::spec::grove_label;
@@ -28,7 +28,7 @@ use super::v2;
 use super::violation::{Rule, Unsupported, Violation};
 
 /// Where a workload may be placed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Constraint {
     /// Within `within_km` (great circle, `dns::haversine_km`) of `near`.
     Geo {
@@ -54,7 +54,7 @@ pub enum Constraint {
 }
 
 /// Where latency is measured from.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LatencyFrom {
     /// A point (`location`).
     Location(Location),

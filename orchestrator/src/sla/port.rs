@@ -16,10 +16,10 @@
 use std::fmt;
 
 use dns::Protocol;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One published port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PortMapping {
     /// The port published on the node that runs the instance.
     pub node_port: u16,

@@ -8,14 +8,15 @@
 //! with the *application's* namespace), memory (MiB) and vCPUs must be given
 //! and positive, and everything grove cannot honour is refused, never
 //! silently dropped ([`Unsupported`]). Oakestra has no instance count in the
-//! SLA (instances are added by deploy calls), so neither does the Spec.
+//! SLA (instances are added by deploy calls); grove reads an optional
+//! `instances` (1 to [`MAX_INSTANCES`], default 1) per microservice.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use dns::name::SEARCH_MARKER;
 use dns::Label;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::constraint::{read_constraint, Constraint};
 use super::path::SlaPath;
@@ -25,6 +26,9 @@ use super::violation::{Rule, Unsupported, Violation, Violations};
 
 /// The only virtualization grove runs.
 pub const PROCESS: &str = "process";
+
+/// Most instances one service may ask for in its SLA (`grove scale` may go higher).
+pub const MAX_INSTANCES: u32 = 1000;
 
 /// Everything one SLA file asks for.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -56,7 +60,7 @@ pub struct AppSpec {
 }
 
 /// One service: a process, its resources, ports and constraints.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSpec {
     /// `microservice_name`, lowercased.
     pub name: Label,
@@ -74,10 +78,13 @@ pub struct ServiceSpec {
     pub constraints: Vec<Constraint>,
     /// Runs to completion instead of being restarted.
     pub one_shot: bool,
+    /// How many instances to run: grove's `instances` field (Oakestra adds
+    /// instances by repeated deploy calls instead); 1 when absent.
+    pub instances: u32,
 }
 
 /// An executable and its arguments.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     /// `code`: an absolute path, checked for existence by the worker, not here.
     pub program: PathBuf,
@@ -86,7 +93,7 @@ pub struct Command {
 }
 
 /// One environment variable.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvVar {
     /// Before the first `=`.
     pub name: String,
@@ -95,7 +102,7 @@ pub struct EnvVar {
 }
 
 /// What one instance reserves on a worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
     /// `memory`, MiB.
     pub memory_mib: u32,
@@ -172,6 +179,7 @@ fn read_service(ms: &v2::Microservice, path: &SlaPath, out: &mut Vec<Violation>)
     let environment = read_environment(ms.environment.as_deref().unwrap_or_default(), &path.key("environment"), out);
     let memory_mib = required_amount(ms.memory, &path.key("memory"), "the scheduler reserves memory (MiB) per instance", out);
     let vcpus = required_amount(ms.vcpus, &path.key("vcpus"), "the scheduler reserves whole vCPUs per instance", out);
+    let instances = read_instances(ms.instances, &path.key("instances"), out);
     for (field, value, refusal) in [
         ("vgpus", ms.vgpus, Unsupported::Accelerators),
         ("vtpus", ms.vtpus, Unsupported::Accelerators),
@@ -211,6 +219,7 @@ fn read_service(ms: &v2::Microservice, path: &SlaPath, out: &mut Vec<Violation>)
         ports,
         constraints,
         one_shot: ms.one_shot.unwrap_or(false),
+        instances: instances?,
     })
 }
 
@@ -282,6 +291,18 @@ fn required_amount(value: Option<Integer>, path: &SlaPath, why: &'static str, ou
             Ok(n) => return Some(n),
             Err(_) => Rule::TooLarge { max: u64::from(u32::MAX) },
         },
+    };
+    out.push(Violation::new(path.clone(), rule));
+    None
+}
+
+/// grove's instance count: absent is 1; else 1 to [`MAX_INSTANCES`].
+fn read_instances(value: Option<Integer>, path: &SlaPath, out: &mut Vec<Violation>) -> Option<u32> {
+    let rule = match value {
+        None => return Some(1),
+        Some(Integer(n)) if n <= 0 => Rule::MustBePositive,
+        Some(Integer(n)) if n > i64::from(MAX_INSTANCES) => Rule::TooLarge { max: u64::from(MAX_INSTANCES) },
+        Some(Integer(n)) => return u32::try_from(n).ok(),
     };
     out.push(Violation::new(path.clone(), rule));
     None

@@ -55,6 +55,7 @@ fn refused(change: impl FnOnce(&mut Value)) -> (ViolationKind, Vec<String>) {
             let kind = match error {
                 OrchestratorError::InvalidSla(_) => ViolationKind::Invalid,
                 OrchestratorError::UnsupportedSla(_) => ViolationKind::Unsupported,
+                other => panic!("not an SLA error: {other}"),
             };
             (kind, error.violations().as_slice().iter().map(ToString::to_string).collect())
         }

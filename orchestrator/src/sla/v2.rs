@@ -96,6 +96,9 @@ pub struct Microservice {
     /// Runs to completion instead of being restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_shot: Option<bool>,
+    /// grove's addition: how many instances to run (Oakestra has no such field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Integer>,
     /// Runs with elevated rights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged: Option<bool>,

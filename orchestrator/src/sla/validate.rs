@@ -169,7 +169,9 @@ fn walk_object(value: &Value, object: &ObjectShape, path: &SlaPath, report: &mut
     }
     let Some(members) = value.as_object() else { return };
     for key in members.keys() {
-        if !object.properties.iter().any(|(name, _)| name == key) {
+        // grove's own additions are read by `spec`, not ignored.
+        let grove_extension = std::ptr::eq(object, &super::schema::MICROSERVICE) && key == "instances";
+        if !grove_extension && !object.properties.iter().any(|(name, _)| name == key) {
             let did_you_mean = object.properties.iter().map(|(name, _)| *name).find(|name| is_typo_of(key, name));
             report.ignored.push(IgnoredKey { path: path.key(key.clone()), did_you_mean });
         }

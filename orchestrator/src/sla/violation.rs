@@ -358,6 +358,9 @@ impl fmt::Display for Found {
 pub struct Violations(Vec<Violation>);
 
 impl Violations {
+    /// No violations (what a non-SLA error carries).
+    pub const NONE: Violations = Violations(Vec::new());
+
     /// Wraps a list.
     pub fn new(violations: Vec<Violation>) -> Violations {
         Violations(violations)

@@ -1,0 +1,297 @@
+//! A cluster orchestrator: one link up to the root, one link down to each
+//! worker, all over the mesh; [`state::ClusterState`] decides, this module
+//! moves messages and watches the mesh's failure detector.
+
+pub mod oracle;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+use crate::cli::cluster::ClusterArgs;
+use crate::mesh::{connect_from_overlay, listen_on_overlay, resolve_target, LocalNode};
+use crate::proto::{read_frame, write_frame, Message, Tier, PROTOCOL_VERSION};
+use oracle::MeshRtt;
+use state::{ClusterState, ToWorker};
+
+/// The port workers connect to, on the cluster node's overlay address.
+pub const WORKER_PORT: u16 = 10002;
+/// Reports to the root at least this often.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// How often the mesh's view of the workers is read.
+const MESH_POLL: Duration = Duration::from_millis(100);
+const QUEUE: usize = 4096;
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Cluster {
+    state: Mutex<ClusterState>,
+    node: LocalNode,
+    oracle: Mutex<MeshRtt>,
+    workers: Mutex<HashMap<String, (u64, mpsc::Sender<Message>)>>,
+    root: Mutex<Option<mpsc::Sender<Message>>>,
+    generation: AtomicU64,
+    changed: Notify,
+    grace: Duration,
+}
+
+impl Cluster {
+    fn state(&self) -> MutexGuard<'_, ClusterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn oracle(&self) -> MeshRtt {
+        self.oracle.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn to_workers(&self, out: Vec<ToWorker>) {
+        let links = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        for (worker, message) in out {
+            match links.get(&worker) {
+                Some((_, tx)) if tx.try_send(message).is_ok() => {}
+                _ => tracing::warn!(%worker, "no link to the worker; message dropped"),
+            }
+        }
+        drop(links);
+        self.changed.notify_one();
+    }
+
+    fn to_root(&self, message: Message) {
+        if let Some(tx) = self.root.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if tx.try_send(message).is_err() {
+                tracing::warn!("root link full or closed; message dropped");
+            }
+        }
+    }
+
+    fn on_root_message(&self, message: Message) {
+        match message {
+            Message::Place { key, spec } => {
+                let oracle = self.oracle();
+                let out = self.state().place(key, *spec, &oracle);
+                self.to_workers(out);
+            }
+            Message::Stop { key } => {
+                let out = self.state().stop(&key);
+                self.to_workers(out);
+            }
+            Message::Logs { request, key, tail_bytes } => {
+                let worker = self.state().instances.get(&key).and_then(|p| p.worker.clone());
+                match worker {
+                    Some(worker) => self.to_workers(vec![(worker, Message::Logs { request, key, tail_bytes })]),
+                    None => self.to_root(Message::LogsReply { request, result: Err("not on a worker of this cluster".into()) }),
+                }
+            }
+            other => tracing::debug!("unexpected message from the root: {other:?}"),
+        }
+    }
+
+    fn on_worker_message(&self, worker: &str, message: Message) {
+        match message {
+            Message::WorkerStatus { worker: mut report, instances } => {
+                if report.location.is_none() {
+                    report.location = self.oracle().geo.areas.get(&dns::Label::parse(worker).unwrap_or_else(|| dns::Label::parse("x").expect("label"))).copied();
+                }
+                let out = self.state().worker_status(worker, report, instances);
+                self.to_workers(out);
+            }
+            Message::LogsReply { request, result } => self.to_root(Message::LogsReply { request, result }),
+            other => tracing::debug!(%worker, "unexpected message from a worker: {other:?}"),
+        }
+    }
+
+    fn worker_lost(&self, worker: &str, why: &str) {
+        let oracle = self.oracle();
+        let out = self.state().worker_lost(worker, &oracle);
+        tracing::warn!(%worker, moved = out.len(), "worker lost ({why}); its instances move");
+        self.to_workers(out);
+    }
+}
+
+/// Runs the cluster until SIGINT or SIGTERM.
+pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    let node = LocalNode::new(&args.node.netmanager_socket);
+    let view = node.wait_ready().await;
+    let cluster = Arc::new(Cluster {
+        state: Mutex::new(ClusterState::default()),
+        node: node.clone(),
+        oracle: Mutex::new(MeshRtt::from_view(&view)),
+        workers: Mutex::new(HashMap::new()),
+        root: Mutex::new(None),
+        generation: AtomicU64::new(0),
+        changed: Notify::new(),
+        grace: args.worker_grace,
+    });
+    let listener = listen_on_overlay(&view, args.worker_port).await?;
+    tracing::info!(node = %view.local_name, address = %view.local_address(), port = args.worker_port, "waiting for workers on the overlay");
+    let accepting = cluster.clone();
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let cluster = accepting.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = serve_worker(&cluster, stream, peer).await {
+                            tracing::info!(%peer, "worker link ended: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accepting a worker failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    tokio::spawn(watch_mesh(cluster.clone()));
+    tokio::spawn(report_loop(cluster.clone()));
+    let root_link = tokio::spawn(root_link(cluster.clone(), args.root.clone()));
+    crate::root::shutdown_signal().await;
+    root_link.abort();
+    tracing::info!("stopping");
+    Ok(())
+}
+
+/// Keeps the link to the root up, reconnecting with backoff.
+async fn root_link(cluster: Arc<Cluster>, target: String) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match connect_root(&cluster, &target).await {
+            Ok(()) => {
+                tracing::warn!("root link closed; reconnecting");
+                backoff = Duration::from_millis(200);
+            }
+            Err(e) => {
+                tracing::warn!("root link: {e:#}; retrying in {} ms", backoff.as_millis());
+                backoff = (backoff * 2).min(Duration::from_secs(3));
+            }
+        }
+        *cluster.root.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+async fn connect_root(cluster: &Arc<Cluster>, target: &str) -> anyhow::Result<()> {
+    let view = cluster.node.view().await?;
+    let address = resolve_target(&view, target, crate::root::CLUSTER_PORT)?;
+    let stream = connect_from_overlay(&view, address).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    write_frame(&mut writer, &Message::Hello { version: PROTOCOL_VERSION, tier: Tier::Cluster, location: None }).await?;
+    match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut reader)).await?? {
+        Some(Message::Welcome { name }) => tracing::info!(root = %address, as_name = %name, "registered with the root"),
+        Some(Message::Refused { reason }) => anyhow::bail!("the root refused this cluster: {reason}"),
+        other => anyhow::bail!("unexpected answer from the root: {other:?}"),
+    }
+    let (tx, mut rx) = mpsc::channel(QUEUE);
+    *cluster.root.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+    cluster.changed.notify_one();
+    let write = async move {
+        while let Some(message) = rx.recv().await {
+            write_frame(&mut writer, &message).await?;
+        }
+        anyhow::Ok(())
+    };
+    let read = async {
+        while let Some(message) = read_frame(&mut reader).await? {
+            cluster.on_root_message(message);
+        }
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        r = write => r,
+        r = read => r,
+    }
+}
+
+/// Reports every second, and right after anything changed.
+async fn report_loop(cluster: Arc<Cluster>) {
+    loop {
+        let _ = tokio::time::timeout(REPORT_EVERY, cluster.changed.notified()).await;
+        // Let a burst of changes land in one report.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let connected = cluster.root.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if connected {
+            let report = cluster.state().report();
+            cluster.to_root(report);
+        }
+    }
+}
+
+/// Reads the mesh's membership: a worker the failure detector holds dead
+/// (or that left) is lost at once.
+async fn watch_mesh(cluster: Arc<Cluster>) {
+    loop {
+        tokio::time::sleep(MESH_POLL).await;
+        let Ok(view) = cluster.node.view().await else { continue };
+        *cluster.oracle.lock().unwrap_or_else(|p| p.into_inner()) = MeshRtt::from_view(&view);
+        let down: Vec<String> = cluster.state().workers.iter().filter(|(name, w)| w.alive && !view.is_up(name)).map(|(n, _)| n.clone()).collect();
+        for worker in down {
+            cluster.worker_lost(&worker, "the mesh's failure detector holds it dead");
+        }
+    }
+}
+
+async fn serve_worker(cluster: &Arc<Cluster>, stream: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
+    let IpAddr::V4(ip) = peer.ip() else { anyhow::bail!("not IPv4") };
+    let (mut reader, mut writer) = stream.into_split();
+    let view = cluster.node.view().await?;
+    let Some(name) = view.identify(ip) else {
+        tracing::warn!(%peer, "refused a worker: its address is in no live mesh member's subnet");
+        let _ = tokio::time::timeout(Duration::from_secs(1), write_frame(&mut writer, &Message::Refused { reason: format!("{ip} is not a live member of this mesh") })).await;
+        return Ok(());
+    };
+    match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut reader)).await?? {
+        Some(Message::Hello { version, tier: Tier::Worker, .. }) if version == PROTOCOL_VERSION => {}
+        other => {
+            let reason = format!("expected a worker hello of protocol version {PROTOCOL_VERSION}, got {other:?}");
+            let _ = write_frame(&mut writer, &Message::Refused { reason: reason.clone() }).await;
+            anyhow::bail!(reason);
+        }
+    }
+    write_frame(&mut writer, &Message::Welcome { name: name.clone() }).await?;
+    let (tx, mut rx) = mpsc::channel(QUEUE);
+    let generation = cluster.generation.fetch_add(1, Ordering::Relaxed);
+    cluster.workers.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (generation, tx));
+    tracing::info!(worker = %name, %ip, "worker registered");
+    let write = async move {
+        while let Some(message) = rx.recv().await {
+            write_frame(&mut writer, &message).await?;
+        }
+        anyhow::Ok(())
+    };
+    let read = async {
+        while let Some(message) = read_frame(&mut reader).await? {
+            cluster.on_worker_message(&name, message);
+        }
+        anyhow::Ok(())
+    };
+    let outcome = tokio::select! {
+        r = write => r,
+        r = read => r,
+    };
+    let current = {
+        let mut links = cluster.workers.lock().unwrap_or_else(|p| p.into_inner());
+        let current = links.get(&name).is_some_and(|(g, _)| *g == generation);
+        if current {
+            links.remove(&name);
+        }
+        current
+    };
+    if current {
+        tracing::warn!(worker = %name, "worker link closed; {} ms for it to come back", cluster.grace.as_millis());
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(cluster.grace).await;
+            let back = cluster.workers.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name);
+            if !back {
+                cluster.worker_lost(&name, "its link stayed down");
+            }
+        });
+    }
+    outcome
+}
