@@ -16,6 +16,7 @@ mod netns {
     mod dns;
     mod member_lifecycle;
     mod mesh;
+    mod orchestrator;
     mod pcap;
     mod sampling;
     mod support;

@@ -124,6 +124,7 @@ async fn body(request: Request<Incoming>) -> Result<Bytes, Reply> {
         .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {MAX_BODY} bytes")))
 }
 
+#[allow(clippy::result_large_err)] // a response, built once on the error path
 fn tail(query: &str) -> Result<u64, Reply> {
     match query.split('&').find_map(|kv| kv.strip_prefix("tail=")) {
         None => Ok(DEFAULT_TAIL),

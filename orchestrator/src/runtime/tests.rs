@@ -57,7 +57,7 @@ async fn crashes_restart_then_give_up() {
             RuntimeEvent::Started { .. } => starts += 1,
             RuntimeEvent::Exited { exit, restarting_in, reason, .. } => {
                 assert_eq!(exit, ExitKind::Code(3));
-                assert_eq!(reason.contains("code 3"), true);
+                assert!(reason.contains("code 3"), "{reason}");
                 let _ = restarting_in;
             }
             RuntimeEvent::GaveUp { reason, .. } => {
