@@ -48,6 +48,8 @@ pub struct MeshView {
     pub local_name: String,
     /// This node's subnet.
     pub local_subnet: Ipv4Net,
+    /// This node's configured location.
+    pub local_location: Option<dns::Location>,
     /// Every other member.
     pub peers: Vec<Peer>,
 }
@@ -66,7 +68,12 @@ impl MeshView {
                 rtt_ms: m.rtt_ms().map(|(ms, _)| ms),
             })
             .collect();
-        MeshView { local_name: members.view.local.name.clone(), local_subnet: members.view.local.subnet, peers }
+        MeshView {
+            local_name: members.view.local.name.clone(),
+            local_subnet: members.view.local.subnet,
+            local_location: members.view.local.location,
+            peers,
+        }
     }
 
     /// This node's overlay address.
@@ -80,6 +87,14 @@ impl MeshView {
             return Some(self.local_name.clone());
         }
         self.peers.iter().find(|p| p.up && p.subnet.contains(&address)).map(|p| p.name.clone())
+    }
+
+    /// Where a member (or this node) is.
+    pub fn location_of(&self, name: &str) -> Option<dns::Location> {
+        if name == self.local_name {
+            return self.local_location;
+        }
+        self.peer(name).and_then(|p| p.location)
     }
 
     /// A member by name.

@@ -43,6 +43,9 @@ pub struct LocalView {
     /// Instances this node announces.
     #[serde(default)]
     pub instances: usize,
+    /// Where this node is, as configured (the orchestrator's tiers place by it).
+    #[serde(default)]
+    pub location: Option<Location>,
 }
 
 /// A member's liveness as this node sees it.

@@ -199,3 +199,94 @@ fn deploy_reach_heal_restart_and_remove_through_the_tiers() {
     assert!(gone.is_some(), "closest.web still answers {:?}", closest(&mesh.nodes[4], "web.shop.prod"));
     drop(root2);
 }
+
+/// Where an instance of `service` runs, once it does, or its reason.
+fn placed(site: &Site, service: &str, timeout: Duration) -> Result<String, String> {
+    let mut last = Value::Null;
+    let ok = time_until(timeout, || {
+        last = site.get(&format!("/v1/services/{service}"));
+        last["instances"][0]["state"] == "RUNNING"
+    });
+    match ok {
+        Some(_) => Ok(last["instances"][0]["node"].as_str().unwrap_or("?").to_owned()),
+        None => Err(last["instances"][0]["reason"].as_str().unwrap_or("").to_owned()),
+    }
+}
+
+/// Each constraint type is obeyed, and a constraint nothing meets (or a
+/// request nothing can hold) is a REQUESTED instance with the reason, not a
+/// hang. A stranger's connection to the root's cluster port is refused.
+#[test]
+fn constraints_are_obeyed_or_refused_with_a_reason() {
+    use netns_tests::Site as At;
+    let tb = build(
+        Testbed::builder()
+            .with_node_at("oc-fra", At::new("frankfurt", 50.110, 8.682))
+            .with_node_at("oc-muc", At::new("munich", 48.137, 11.575))
+            .with_node_at("oc-mil", At::new("milan", 45.464, 9.190)),
+    );
+    let scratch = ScratchDir::new("orch-c").expect("scratch");
+    let mesh = mesh_of(&tb, &scratch, 3);
+    let dir = scratch.path().to_path_buf();
+    let state = |n: &str| dir.join(format!("state-{n}")).display().to_string();
+    let root_state = state("root");
+    let _root = daemon(&mesh.nodes[0], &dir, "root", &["--state-dir", &root_state]);
+    let (w0, w1, w2) = (state("w0"), state("w1"), state("w2"));
+    let _guards = [
+        daemon(&mesh.nodes[0], &dir, "cluster", &["--root", "oc-fra"]),
+        daemon(&mesh.nodes[1], &dir, "cluster", &["--root", "oc-fra"]),
+        // Room for every case's vCPU (the machine has two; nothing here burns CPU).
+        daemon(&mesh.nodes[0], &dir, "worker", &["--cluster", "oc-fra", "--state-dir", &w0, "--cpu-millis", "16000"]),
+        daemon(&mesh.nodes[1], &dir, "worker", &["--cluster", "oc-muc", "--state-dir", &w1, "--cpu-millis", "16000"]),
+        // Milan's worker belongs to the Munich cluster: one cluster, two cities.
+        daemon(&mesh.nodes[2], &dir, "worker", &["--cluster", "oc-muc", "--state-dir", &w2, "--cpu-millis", "16000"]),
+    ];
+    let token_file = PathBuf::from(&root_state).join("api-token");
+    assert!(time_until(Duration::from_secs(10), || token_file.exists()).is_some());
+    let site = Site { dir: dir.clone(), root_ns: mesh.nodes[0].netns.clone(), token: std::fs::read_to_string(&token_file).expect("token").trim().to_owned() };
+    let registered = time_until(Duration::from_secs(20), || site.get("/v1/nodes").as_array().is_some_and(|n| n.len() == 3));
+    assert!(registered.is_some(), "{}\n{}", site.get("/v1/nodes"), logs(&[], &dir));
+
+    let deploy = |name: &str, constraint: &str, memory: u64| {
+        let body = sla(name, "exec sleep 1000", 1, constraint).replace("\"shop\"", &format!("\"{name}\"")).replace("\"memory\":64", &format!("\"memory\":{memory}"));
+        let (status, reply) = site.api("POST", "/v1/apps", Some(&site.token), Some(&body));
+        assert_eq!(status, 201, "{reply}");
+        format!("{name}.{name}")
+    };
+    let wait = Duration::from_secs(10);
+    let cases = [
+        ("nearmuc", r#"{"type":"geo","location":"48.137,11.575","threshold":50}"#, "oc-muc"),
+        ("nearmil", r#"{"type":"geo","location":"45.464,9.190","threshold":50}"#, "oc-mil"),
+        ("nearfra", r#"{"type":"geo","location":"50.110,8.682","threshold":50}"#, "oc-fra"),
+        ("fastmil", r#"{"type":"latency","area":"oc-mil","threshold":3}"#, "oc-mil"),
+        ("pinned", r#"{"type":"direct","node":"oc-mil"}"#, "oc-mil"),
+        ("oncluster", r#"{"type":"direct","cluster":"oc-fra"}"#, "oc-fra"),
+    ];
+    for (name, constraint, want) in cases {
+        let service = deploy(name, constraint, 64);
+        assert_eq!(placed(&site, &service, wait).as_deref(), Ok(want), "{name} ({constraint}): {}\n{}", site.get(&format!("/v1/services/{service}")), logs(&[], &dir));
+    }
+    let refusals = [
+        ("nearrome", r#"{"type":"geo","location":"41.903,12.496","threshold":50}"#, 64, "too far"),
+        ("tooslow", r#"{"type":"latency","area":"oc-mil","threshold":0.5}"#, 64, "too slow"),
+        ("nosuch", r#"{"type":"direct","node":"oc-nowhere"}"#, 64, "not allowed"),
+        ("huge", "", 1_000_000, "not enough resources"),
+    ];
+    for (name, constraint, memory, why) in refusals {
+        let service = deploy(name, constraint, memory);
+        let reason = placed(&site, &service, Duration::from_secs(2)).expect_err("must not be placed");
+        assert!(reason.contains(why), "{name}: the reason {reason:?} does not say {why:?}");
+        assert_eq!(site.get(&format!("/v1/services/{service}"))["instances"][0]["state"], "REQUESTED");
+    }
+
+    // A stranger (an address in no member's subnet) cannot register as a cluster.
+    let ns = &mesh.nodes[0].netns;
+    let overlay = mesh.nodes[0].overlay().expect("overlay").to_string();
+    let sh = |args: &[&str]| Command::new("ip").args(["netns", "exec", ns]).args(args).output().expect("run");
+    sh(&["ip", "addr", "add", "10.18.250.1/32", "dev", "lo"]);
+    let _ = sh(&["curl", "-s", "-m", "3", "--interface", "10.18.250.1", &format!("http://{overlay}:10001/")]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(site.get("/v1/clusters").as_array().map(Vec::len), Some(2), "{}", site.get("/v1/clusters"));
+    let root_log = std::fs::read_to_string(dir.join("oc-fra-root.log")).unwrap_or_default();
+    assert!(root_log.contains("refused a cluster"), "{root_log}");
+}

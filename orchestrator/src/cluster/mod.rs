@@ -95,7 +95,8 @@ impl Cluster {
         match message {
             Message::WorkerStatus { worker: mut report, instances } => {
                 if report.location.is_none() {
-                    report.location = self.oracle().geo.areas.get(&dns::Label::parse(worker).unwrap_or_else(|| dns::Label::parse("x").expect("label"))).copied();
+                    // The mesh knows where each member is; the worker need not be told.
+                    report.location = dns::Label::parse(worker).and_then(|name| self.oracle().geo.areas.get(&name).copied());
                 }
                 let out = self.state().worker_status(worker, report, instances);
                 self.to_workers(out);

@@ -37,7 +37,11 @@ impl MeshRtt {
                 from_here.insert(name, ms);
             }
         }
-        MeshRtt { geo, local: Label::parse(&view.local_name), from_here }
+        let local = Label::parse(&view.local_name);
+        if let (Some(name), Some(location)) = (local, view.local_location) {
+            geo.areas.insert(name, location);
+        }
+        MeshRtt { geo, local, from_here }
     }
 }
 

@@ -66,7 +66,7 @@ async fn serve_cluster(root: &Arc<Root>, stream: TcpStream, peer: SocketAddr) ->
             anyhow::bail!(reason);
         }
     };
-    let location = location.or_else(|| view.peer(&name).and_then(|p| p.location));
+    let location = location.or_else(|| view.location_of(&name));
     write_frame(&mut writer, &Message::Welcome { name: name.clone() }).await?;
     let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
     let generation = root.attach(&name, ip, location, tx);

@@ -160,8 +160,11 @@ impl Root {
         let Ok(view) = self.node.view().await else { return };
         let mut state = self.state();
         state.areas.areas = view.peers.iter().filter_map(|p| Some((dns::Label::parse(&p.name)?, p.location?))).collect();
+        if let (Some(name), Some(location)) = (dns::Label::parse(&view.local_name), view.local_location) {
+            state.areas.areas.insert(name, location);
+        }
         for cluster in state.clusters.values_mut() {
-            if let Some(location) = view.peer(&cluster.name).and_then(|p| p.location) {
+            if let Some(location) = view.location_of(&cluster.name) {
                 cluster.location = Some(location);
             }
         }

@@ -65,6 +65,25 @@ impl ClusterRecord {
     }
 }
 
+impl ClusterRecord {
+    /// One summary per distinct worker location (the cluster's own where a
+    /// worker has none): a cluster spanning Munich and Milan passes a
+    /// `geo` constraint near either, and its scheduler picks the worker.
+    pub fn summaries(&self) -> Vec<ClusterSummary> {
+        let base = self.summary();
+        let mut locations: Vec<Option<Location>> = Vec::new();
+        for location in self.workers.iter().map(|w| w.location.or(self.location)) {
+            if !locations.contains(&location) {
+                locations.push(location);
+            }
+        }
+        if locations.len() <= 1 {
+            return vec![base];
+        }
+        locations.into_iter().map(|location| ClusterSummary { location, ..base.clone() }).collect()
+    }
+}
+
 /// A message for one cluster.
 pub type Outbound = (String, Message);
 
@@ -338,7 +357,7 @@ impl RootState {
         for key in &keys {
             out.extend(self.fill(key, now_ms));
         }
-        let mut summaries: Vec<ClusterSummary> = self.clusters.values().map(ClusterRecord::summary).collect();
+        let mut summaries: Vec<ClusterSummary> = self.clusters.values().flat_map(ClusterRecord::summaries).collect();
         let names: BTreeMap<ClusterId, String> = self.clusters.values().map(|c| (c.id, c.name.clone())).collect();
         for key in &keys {
             let Some(service) = self.services.get_mut(key) else { continue };
@@ -365,7 +384,7 @@ impl RootState {
                 match pick_cluster(&service.spec, &candidates, &self.areas) {
                     Decision::Place(placement) => {
                         let Some(name) = names.get(&placement.id) else { continue };
-                        if let Some(summary) = summaries.iter_mut().find(|s| s.id == placement.id) {
+                        for summary in summaries.iter_mut().filter(|s| s.id == placement.id) {
                             summary.reserve(Capacity::request(&service.spec.resources));
                         }
                         instance.set(InstanceState::ClusterScheduled, None, now_ms);
@@ -375,10 +394,11 @@ impl RootState {
                         changed = true;
                     }
                     Decision::Unschedulable(reason) => {
-                        let mut text = format!("cannot be placed: {reason}");
-                        for (cluster, why) in &instance.refused {
-                            text.push_str(&format!("; cluster {cluster}: {why}"));
+                        let mut parts: Vec<String> = instance.refused.iter().map(|(cluster, why)| format!("cluster {cluster}: {why}")).collect();
+                        if !candidates.is_empty() || parts.is_empty() {
+                            parts.insert(0, reason.to_string());
                         }
+                        let mut text = format!("cannot be placed: {}", parts.join("; "));
                         if self.clusters.is_empty() {
                             text = "cannot be placed: no cluster has registered with the root yet".to_owned();
                         }

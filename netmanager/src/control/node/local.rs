@@ -44,6 +44,11 @@ impl LocalNode {
         &self.name
     }
 
+    /// Where the operator says this node is.
+    pub fn location(&self) -> Option<Location> {
+        self.location
+    }
+
     pub fn subnet(&self) -> Ipv4Net {
         self.subnet
     }

@@ -383,6 +383,7 @@ impl ControlNode {
             coordinate_error: self.vivaldi.coordinate().error,
             version: self.publishing.version(),
             instances: self.local.instances().len(),
+            location: self.local.location(),
         };
         let members = super::view::member_views(&self.membership, |peer| {
             let measured = self.rtts.measured(peer, now);
