@@ -31,6 +31,7 @@ pub mod inns;
 pub mod interrupt;
 pub mod names;
 pub mod netns;
+pub mod orchestra;
 pub mod ping;
 pub mod root;
 pub mod scratch;

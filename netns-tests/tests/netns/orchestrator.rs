@@ -95,8 +95,33 @@ fn logs(guards: &[&ChildGuard], dir: &Path) -> String {
     out
 }
 
+/// Kills what instances a SIGKILLed worker left running (on a real machine
+/// they die with the node; here the "node" is only a namespace), also when
+/// the test fails.
+struct Leftovers(Vec<String>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for node in &self.0 {
+            for hierarchy in ["memory", "cpu", "cpu,cpuacct", ""] {
+                let parent = Path::new("/sys/fs/cgroup").join(hierarchy).join(format!("grove-{node}"));
+                for group in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                    let procs = std::fs::read_to_string(group.path().join("cgroup.procs")).unwrap_or_default();
+                    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                        // SAFETY: kill(2) on a pid read from our own cgroup.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    let _ = std::fs::remove_dir(group.path());
+                }
+                let _ = std::fs::remove_dir(&parent);
+            }
+        }
+    }
+}
+
 #[test]
 fn deploy_reach_heal_restart_and_remove_through_the_tiers() {
+    let _leftovers = Leftovers(["or-cloud", "or-edge", "or-edge2", "or-edge3"].map(String::from).to_vec());
     let tb: Testbed = build(
         Testbed::builder().with_node("or-cloud").with_node("or-edge").with_node("or-edge2").with_node("or-edge3").with_node("or-cli"),
     );
@@ -219,6 +244,7 @@ fn placed(site: &Site, service: &str, timeout: Duration) -> Result<String, Strin
 #[test]
 fn constraints_are_obeyed_or_refused_with_a_reason() {
     use netns_tests::Site as At;
+    let _leftovers = Leftovers(["oc-fra", "oc-muc", "oc-mil"].map(String::from).to_vec());
     let tb = build(
         Testbed::builder()
             .with_node_at("oc-fra", At::new("frankfurt", 50.110, 8.682))

@@ -1,5 +1,5 @@
 //! What the HTTP API needs from the root: one trait, so that the server
-//! ([`super::serve`]) is tested against a fake and the root's core stays
+//! ([`super::server::ApiServer`]) is tested against a fake and the root's core stays
 //! free of HTTP.
 
 use async_trait::async_trait;

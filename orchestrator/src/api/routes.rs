@@ -1,133 +1,310 @@
-//! Method and path to a [`super::RootApi`] call; errors to status codes.
+//! Method and path to a [`RootApi`] call: the route table of
+//! [`super::types`], the token check, bodies and queries. Every failure is
+//! an [`ApiError`], turned into a response in one place.
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
-use serde::Serialize;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use super::server::Shared;
-use super::types::{ErrorBody, ScaleRequest};
-use crate::OrchestratorError;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Bytes};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
-/// Largest body: an SLA of many services.
+use super::auth::ApiToken;
+use super::http_error::{json_response, ApiError};
+use super::types::ScaleRequest;
+use super::RootApi;
+
+/// Largest request body: an SLA of many services fits in a fraction of it.
 pub const MAX_BODY: usize = 1 << 20;
-/// `tail` when the logs route is not given one.
-const DEFAULT_TAIL: u64 = 64 * 1024;
+/// `tail` of the logs route when none is asked for.
+pub const DEFAULT_TAIL: u64 = 64 * 1024;
+/// Largest `tail`: the root asks each worker for this much.
+pub const MAX_TAIL: u64 = 16 << 20;
+/// A body over [`MAX_BODY`] is read (and dropped) up to this many bytes
+/// before the 413, so that the client, still sending, reads the answer
+/// instead of a connection reset. Beyond it the connection is just closed.
+const DRAIN_LIMIT: u64 = 16 << 20;
+/// ... and for at most this long.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
-fn json(status: StatusCode, body: &impl Serialize) -> Reply {
-    let bytes = serde_json::to_vec_pretty(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-    response
+/// One entry of the route table; references are percent-decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    /// `/v1/health`
+    Health,
+    /// `/v1/apps`
+    Apps,
+    /// `/v1/apps/<app>[.<namespace>]`
+    App(String),
+    /// `/v1/services`
+    Services,
+    /// `/v1/services/<ref>`
+    Service(String),
+    /// `/v1/services/<ref>/scale`
+    Scale(String),
+    /// `/v1/services/<ref>/logs`
+    Logs(String),
+    /// `/v1/clusters`
+    Clusters,
+    /// `/v1/nodes`
+    Nodes,
 }
 
-fn error(status: StatusCode, text: impl Into<String>) -> Reply {
-    json(status, &ErrorBody { error: text.into(), violations: Vec::new() })
-}
+impl Route {
+    /// The route of `path`; [`ApiError::NoRoute`] when there is none.
+    pub(super) fn parse(path: &str) -> Result<Route, ApiError> {
+        let no_route = || ApiError::NoRoute(path.to_owned());
+        let rest = path.strip_prefix("/v1/").ok_or_else(no_route)?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        let reference = |raw: &str| if raw.is_empty() { Err(no_route()) } else { percent_decode(raw) };
+        Ok(match segments.as_slice() {
+            ["health"] => Route::Health,
+            ["apps"] => Route::Apps,
+            ["apps", app] => Route::App(reference(app)?),
+            ["services"] => Route::Services,
+            ["services", service] => Route::Service(reference(service)?),
+            ["services", service, "scale"] => Route::Scale(reference(service)?),
+            ["services", service, "logs"] => Route::Logs(reference(service)?),
+            ["clusters"] => Route::Clusters,
+            ["nodes"] => Route::Nodes,
+            _ => return Err(no_route()),
+        })
+    }
 
-/// The status an error answers with.
-pub fn status_of(e: &OrchestratorError) -> StatusCode {
-    match e {
-        OrchestratorError::InvalidSla(_) | OrchestratorError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        OrchestratorError::UnsupportedSla(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        OrchestratorError::NotFound { .. } => StatusCode::NOT_FOUND,
-        OrchestratorError::Ambiguous { .. } => StatusCode::CONFLICT,
-        OrchestratorError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        OrchestratorError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    /// The methods the route takes (the `Allow` header of a 405).
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Apps => "GET, POST",
+            Route::App(_) | Route::Service(_) => "GET, DELETE",
+            Route::Scale(_) => "POST",
+            Route::Health | Route::Services | Route::Logs(_) | Route::Clusters | Route::Nodes => "GET",
+        }
     }
 }
 
-fn failed(e: OrchestratorError) -> Reply {
-    let status = status_of(&e);
-    if status.is_server_error() {
-        tracing::warn!("API: {e}");
-    }
-    let mut text = e.to_string();
-    if let OrchestratorError::Store(source) = &e {
-        text = format!("{text}: {source}");
-    }
-    json(status, &ErrorBody { error: text, violations: e.violations().as_slice().iter().map(|v| v.to_string()).collect() })
-}
-
-fn answer<T: Serialize>(status: StatusCode, result: Result<T, OrchestratorError>) -> Reply {
-    match result {
-        Ok(body) => json(status, &body),
-        Err(e) => failed(e),
-    }
-}
-
-pub(super) async fn handle(shared: &Shared, request: Request<Incoming>) -> Reply {
+/// Answers one request. Only `/v1/health` is answered without the token;
+/// the token is checked before the path is looked at further, so a
+/// stranger learns nothing but 401.
+pub(super) async fn handle<B>(api: &dyn RootApi, token: &ApiToken, peer: SocketAddr, request: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Display,
+{
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or("").to_owned();
-    tracing::debug!(%method, %path, "API request");
-    if path == "/v1/health" {
-        return json(StatusCode::OK, &serde_json::json!({ "ok": true }));
+    match route(api, token, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let status = error.status();
+            if status.is_server_error() {
+                tracing::warn!(%peer, %method, %path, status = status.as_u16(), "API: {error}");
+            } else {
+                tracing::info!(%peer, %method, %path, status = status.as_u16(), "API: {error}");
+            }
+            error.into_response()
+        }
     }
-    let presented = request.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+}
+
+async fn route<B>(api: &dyn RootApi, token: &ApiToken, request: Request<B>) -> Reply
+where
+    B: Body<Data = Bytes>,
+    B::Error: Display,
+{
+    let route = Route::parse(request.uri().path());
+    if !matches!(route, Ok(Route::Health)) {
+        authorize(token, request.headers())?;
+    }
+    let route = route?;
+    let method = request.method().clone();
+    match (&route, &method) {
+        (Route::Health, &Method::GET) => ok(&serde_json::json!({ "ok": true })),
+        (Route::Apps, &Method::GET) => ok(&api.apps().await),
+        (Route::Apps, &Method::POST) => {
+            let bytes = read_body(request).await?;
+            let sla = crate::sla::read(&bytes)?;
+            Ok(json_response(StatusCode::CREATED, &api.deploy(sla).await?))
+        }
+        (Route::App(app), &Method::GET) => ok(&api.app(app).await?),
+        (Route::App(app), &Method::DELETE) => ok(&api.remove_app(app).await?),
+        (Route::Services, &Method::GET) => ok(&api.services().await),
+        (Route::Service(service), &Method::GET) => ok(&api.service(service).await?),
+        (Route::Service(service), &Method::DELETE) => ok(&api.remove_service(service).await?),
+        (Route::Scale(service), &Method::POST) => {
+            let bytes = read_body(request).await?;
+            let scale: ScaleRequest = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::BadRequest(format!("a scale request is {{\"instances\": N}}: {e}")))?;
+            ok(&api.scale(service, scale.instances).await?)
+        }
+        (Route::Logs(service), &Method::GET) => {
+            let tail = tail(request.uri().query())?;
+            ok(&api.logs(service, tail).await?)
+        }
+        (Route::Clusters, &Method::GET) => ok(&api.clusters().await),
+        (Route::Nodes, &Method::GET) => ok(&api.nodes().await),
+        (route, _) => Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            path: request.uri().path().to_owned(),
+            allow: route.allow(),
+        }),
+    }
+}
+
+fn ok(body: &impl serde::Serialize) -> Reply {
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is
+/// case-insensitive, RFC 9110 §11.1).
+fn authorize(token: &ApiToken, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, credentials)| credentials.trim())
+        .filter(|credentials| !credentials.is_empty());
     match presented {
-        None => {
-            let mut reply = error(StatusCode::UNAUTHORIZED, "missing API token: pass --token or --token-file, or set GROVE_TOKEN (the root logs where its token file is)");
-            reply.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
-            return reply;
-        }
-        Some(token) if !shared.token.matches(token.trim()) => {
-            tracing::info!(%path, "API request with a wrong token refused");
-            let mut reply = error(StatusCode::UNAUTHORIZED, "wrong API token");
-            reply.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            return reply;
-        }
-        Some(_) => {}
-    }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let api = &shared.api;
-    match (&method, segments.as_slice()) {
-        (&Method::POST, ["v1", "apps"]) => match body(request).await {
-            Ok(bytes) => match crate::sla::read(&bytes) {
-                Ok(sla) => answer(StatusCode::CREATED, api.deploy(sla).await),
-                Err(e) => failed(e),
-            },
-            Err(reply) => reply,
-        },
-        (&Method::GET, ["v1", "apps"]) => json(StatusCode::OK, &api.apps().await),
-        (&Method::GET, ["v1", "apps", app]) => answer(StatusCode::OK, api.app(app).await),
-        (&Method::DELETE, ["v1", "apps", app]) => answer(StatusCode::OK, api.remove_app(app).await),
-        (&Method::GET, ["v1", "services"]) => json(StatusCode::OK, &api.services().await),
-        (&Method::GET, ["v1", "services", service]) => answer(StatusCode::OK, api.service(service).await),
-        (&Method::DELETE, ["v1", "services", service]) => answer(StatusCode::OK, api.remove_service(service).await),
-        (&Method::POST, ["v1", "services", service, "scale"]) => match body(request).await {
-            Ok(bytes) => match serde_json::from_slice::<ScaleRequest>(&bytes) {
-                Ok(scale) => answer(StatusCode::OK, api.scale(service, scale.instances).await),
-                Err(e) => error(StatusCode::BAD_REQUEST, format!("a scale request is {{\"instances\": N}}: {e}")),
-            },
-            Err(reply) => reply,
-        },
-        (&Method::GET, ["v1", "services", service, "logs"]) => match tail(&query) {
-            Ok(tail) => answer(StatusCode::OK, api.logs(service, tail).await),
-            Err(reply) => reply,
-        },
-        (&Method::GET, ["v1", "clusters"]) => json(StatusCode::OK, &api.clusters().await),
-        (&Method::GET, ["v1", "nodes"]) => json(StatusCode::OK, &api.nodes().await),
-        (_, ["v1", "apps" | "services" | "clusters" | "nodes", ..]) => error(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {path}")),
-        _ => error(StatusCode::NOT_FOUND, format!("no route {path}; see `grove --help` or the route table in the README")),
+        None => Err(ApiError::MissingToken),
+        Some(presented) if token.matches(presented) => Ok(()),
+        Some(_) => Err(ApiError::WrongToken),
     }
 }
 
-async fn body(request: Request<Incoming>) -> Result<Bytes, Reply> {
-    Limited::new(request.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {MAX_BODY} bytes")))
+/// The body, refused beyond [`MAX_BODY`]: at once when `Content-Length`
+/// says it is far too large, else after draining it (see [`DRAIN_LIMIT`]).
+async fn read_body<B>(request: Request<B>) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Display,
+{
+    let too_large = ApiError::TooLarge { limit: MAX_BODY };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > DRAIN_LIMIT) {
+        return Err(too_large);
+    }
+    let mut body = std::pin::pin!(request.into_body());
+    let mut collected = Vec::new();
+    let mut seen: u64 = 0;
+    let mut over = declared.is_some_and(|length| length > MAX_BODY as u64);
+    let drain_until = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let frame = if over {
+            match tokio::time::timeout_at(drain_until, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => break,
+            }
+        } else {
+            body.frame().await
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len() as u64;
+        if !over && collected.len() + data.len() > MAX_BODY {
+            over = true;
+            collected = Vec::new();
+        }
+        if !over {
+            collected.extend_from_slice(&data);
+        }
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if over {
+        return Err(too_large);
+    }
+    Ok(Bytes::from(collected))
 }
 
-#[allow(clippy::result_large_err)] // a response, built once on the error path
-fn tail(query: &str) -> Result<u64, Reply> {
-    match query.split('&').find_map(|kv| kv.strip_prefix("tail=")) {
-        None => Ok(DEFAULT_TAIL),
-        Some(text) => text.parse().map_err(|_| error(StatusCode::BAD_REQUEST, format!("tail={text}: a number of bytes"))),
+/// `tail=<bytes>` of the logs route; [`DEFAULT_TAIL`] when absent.
+pub(super) fn tail(query: Option<&str>) -> Result<u64, ApiError> {
+    let Some(text) = query.unwrap_or_default().split('&').find_map(|pair| pair.strip_prefix("tail=")) else {
+        return Ok(DEFAULT_TAIL);
+    };
+    match text.parse::<u64>() {
+        Ok(tail) if tail <= MAX_TAIL => Ok(tail),
+        Ok(_) => Err(ApiError::BadRequest(format!("tail={text}: at most {MAX_TAIL} bytes"))),
+        Err(_) => Err(ApiError::BadRequest(format!(
+            "tail={text:?}: must be a number of bytes, e.g. tail=65536"
+        ))),
+    }
+}
+
+/// `%XX` escapes of a path segment (RFC 3986 §2.1), as UTF-8.
+fn percent_decode(segment: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::BadRequest(format!("{segment:?} is not a well-formed path segment"));
+    let raw = segment.as_bytes();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).ok_or_else(bad)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            i += 3;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_table() {
+        assert_eq!(Route::parse("/v1/health").ok(), Some(Route::Health));
+        assert_eq!(Route::parse("/v1/apps/cam.default").ok(), Some(Route::App("cam.default".into())));
+        assert_eq!(Route::parse("/v1/services/ms2/scale").ok(), Some(Route::Scale("ms2".into())));
+        assert_eq!(Route::parse("/v1/services/a%2Eb/logs").ok(), Some(Route::Logs("a.b".into())));
+        for path in [
+            "/",
+            "/v1",
+            "/v1/",
+            "/v1/apps/",
+            "/v2/apps",
+            "/v1/apps/a/b",
+            "/v1/services/a/start",
+            "/v1/healthz",
+        ] {
+            assert!(matches!(Route::parse(path), Err(ApiError::NoRoute(_))), "{path}");
+        }
+        assert!(matches!(Route::parse("/v1/apps/%zz"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(Route::parse("/v1/apps/%ff"), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(tail(None).ok(), Some(DEFAULT_TAIL));
+        assert_eq!(tail(Some("x=1&tail=100")).ok(), Some(100));
+        assert!(tail(Some("tail=-1")).is_err());
+        assert!(tail(Some(&format!("tail={}", MAX_TAIL + 1))).is_err());
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let token = ApiToken::from_secret("s3cret");
+        let headers = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(AUTHORIZATION, value.parse().expect("header"));
+            h
+        };
+        assert!(authorize(&token, &headers("Bearer s3cret")).is_ok());
+        assert!(authorize(&token, &headers("bearer  s3cret ")).is_ok());
+        assert!(matches!(authorize(&token, &headers("Bearer other")), Err(ApiError::WrongToken)));
+        assert!(matches!(authorize(&token, &headers("Basic s3cret")), Err(ApiError::MissingToken)));
+        assert!(matches!(authorize(&token, &HeaderMap::new()), Err(ApiError::MissingToken)));
     }
 }

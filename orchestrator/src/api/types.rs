@@ -1,5 +1,5 @@
 //! The root API's JSON bodies: one module shared by the server
-//! ([`super::serve`]), the `grove` CLI's client and the tests, so that no
+//! ([`super::server::ApiServer`]), the `grove` CLI's client and the tests, so that no
 //! side keeps its own mirror.
 //!
 //! | route | body in | body out |

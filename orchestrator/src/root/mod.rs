@@ -181,35 +181,46 @@ pub async fn run(args: RootArgs) -> anyhow::Result<()> {
     let node = LocalNode::new(&args.node.netmanager_socket);
     let root = Arc::new(Root::new(Box::new(store), node.clone(), args.cluster_timeout)?);
 
-    let api = crate::api::ApiServer::bind(args.api, token, root.clone()).await.with_context(|| format!("binding the API on {}", args.api))?;
-    tracing::info!(api = %api.local_addr(), token_file = %token_path.display(), "user API listening");
-
-    let view = node.wait_ready().await;
-    let listener = crate::mesh::listen_on_overlay(&view, args.cluster_port).await?;
-    tracing::info!(node = %view.local_name, address = %view.local_address(), port = args.cluster_port, "waiting for clusters on the overlay");
-    tokio::spawn(links::accept_clusters(root.clone(), listener));
-
-    let looping = root.clone();
-    tokio::spawn(async move {
-        let mut refreshed = tokio::time::Instant::now() - Duration::from_secs(10);
-        loop {
-            if refreshed.elapsed() > Duration::from_secs(2) {
-                looping.refresh_mesh().await;
-                refreshed = tokio::time::Instant::now();
-            }
-            looping.reconcile();
-            let _ = tokio::time::timeout(TICK, looping.kick.notified()).await;
-        }
-    });
+    // The API serves (and SIGTERM is heard) before the mesh is ready:
+    // clients get answers, not a hanging backlog, while netmanager joins.
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(());
     });
-    api.serve(async {
-        let _ = stopped.await;
-    })
-    .await;
+    let api = crate::api::ApiServer::bind(args.api, token, root.clone()).await.with_context(|| format!("binding the API on {}", args.api))?;
+    tracing::info!(api = %api.local_addr(), token_file = %token_path.display(), "user API listening");
+    let (api_stop, api_stopped) = oneshot::channel::<()>();
+    let api_task = api.spawn(async {
+        let _ = api_stopped.await;
+    });
+
+    let mesh = async {
+        let view = node.wait_ready().await;
+        let listener = crate::mesh::listen_on_overlay(&view, args.cluster_port).await?;
+        tracing::info!(node = %view.local_name, address = %view.local_address(), port = args.cluster_port, "waiting for clusters on the overlay");
+        tokio::spawn(links::accept_clusters(root.clone(), listener));
+        let looping = root.clone();
+        tokio::spawn(async move {
+            let mut refreshed = tokio::time::Instant::now() - Duration::from_secs(10);
+            loop {
+                if refreshed.elapsed() > Duration::from_secs(2) {
+                    looping.refresh_mesh().await;
+                    refreshed = tokio::time::Instant::now();
+                }
+                looping.reconcile();
+                let _ = tokio::time::timeout(TICK, looping.kick.notified()).await;
+            }
+        });
+        std::future::pending::<()>().await;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        result = mesh => result?,
+        _ = stopped => {}
+    }
+    let _ = api_stop.send(());
+    let _ = api_task.await;
     tracing::info!("stopping");
     root.persist().context("final write of the store")?;
     Ok(())

@@ -25,7 +25,8 @@ use netns_tests::{interrupt, ScratchDir, Testbed};
 use accuracy::Instance;
 use mesh::MeshGuard;
 use poll::{deploy, pause};
-use summary::{percentile, Results};
+pub use summary::percentile;
+use summary::Results;
 use trials::Scene;
 use world::{Rng, World};
 

@@ -3,12 +3,14 @@
 //! `cargo run --release -p netns-tests --bin bench -- overlay`
 //! `cargo run --release -p netns-tests --bin bench -- dns`
 //! `cargo run --release -p netns-tests --bin bench -- closest [--nodes N]`
+//! `cargo run --release -p netns-tests --bin bench -- deploy [--runs N]`
 //!
 //! Progress goes to stderr; results go to stdout as a Markdown table, and
 //! the very last stdout line is one JSON object for machines.
 
 mod closest;
 mod cpu;
+mod deploy;
 mod dns;
 mod iperf;
 mod overlay;
@@ -38,6 +40,9 @@ enum Command {
     /// cities by default): `closest` accuracy, RTT estimate error, new
     /// instance and failover times, idle bytes/s and memory per node.
     Closest(closest::ClosestArgs),
+    /// The orchestration tiers: deploy → first answer through `closest`,
+    /// worker killed → answering from elsewhere, scheduler decisions/s.
+    Deploy(deploy::DeployArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Overlay(args) => overlay::run(&args),
         Command::Dns(args) => dns::run(&args),
         Command::Closest(args) => closest::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
     }
 }
