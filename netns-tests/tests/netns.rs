@@ -16,7 +16,8 @@ mod netns {
     mod dns;
     mod member_lifecycle;
     mod mesh;
-    mod orchestrator;
+    mod orchestrator_deploy;
+    mod orchestrator_faults;
     mod pcap;
     mod sampling;
     mod support;
