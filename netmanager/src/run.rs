@@ -117,8 +117,6 @@ async fn run_dynamic(config: NodeConfig, control: ControlConfig, options: RunOpt
     let local = NodeId::named(&joined.peer_id.to_string(), &joined.info.name);
     let naming = Naming::start(&config, local.clone(), IpAddr::V4(gateway), vec![IpNet::V4(subnet), IpNet::V4(pool)]).await?;
     let plane = starting.run(device.clone(), naming.directory.clone());
-    let authority_addr = if joined.admission.is_some() { hint_addr } else { None };
-    let join_hint = join_hint(joined.authority, authority_addr);
     let state = Arc::new(ApiState {
         device: device.clone(),
         directory: naming.directory.clone(),
@@ -126,7 +124,15 @@ async fn run_dynamic(config: NodeConfig, control: ControlConfig, options: RunOpt
         dns_stats: naming.stats(),
         policy: config.dns.policy.clone(),
         zone: config.dns.zone.clone(),
-        mode: Mode::Dynamic(DynamicState { control: plane.handle.clone(), workloads: workloads.clone(), admission: joined.admission, join_hint }),
+        mode: Mode::Dynamic(Box::new(DynamicState {
+            control: plane.handle.clone(),
+            workloads: workloads.clone(),
+            admission: joined.admission,
+            delegate: joined.delegate,
+            authority: joined.authority,
+            local_peer: joined.peer_id,
+            control_addr: hint_addr,
+        })),
     });
     let metrics_task = match config.control.as_ref().and_then(|c| c.metrics_listen) {
         Some(listen) => match metrics::bind(listen).await {
@@ -162,11 +168,6 @@ async fn run_dynamic(config: NodeConfig, control: ControlConfig, options: RunOpt
 }
 
 /// The `[control]` lines a joining node needs, authority pinned.
-fn join_hint(authority: libp2p_identity::PeerId, addr: Option<SocketAddr>) -> String {
-    let addr = addr.map_or_else(|| "<authority ip>:50103".to_owned(), |a| a.to_string());
-    format!("bootstrap = [\"{authority}@{addr}\"]")
-}
-
 /// The bridge (and node) address: the subnet's first host.
 fn gateway_of(subnet: Ipv4Net) -> Result<Ipv4Addr, NetmanagerError> {
     subnet.hosts().next().ok_or_else(|| NetmanagerError::Startup(format!("granted subnet {subnet} has no host addresses")))

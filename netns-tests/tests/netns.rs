@@ -16,6 +16,7 @@ mod netns {
     mod dns;
     mod member_lifecycle;
     mod mesh;
+    mod orchestrator_admission;
     mod orchestrator_deploy;
     mod orchestrator_faults;
     mod pcap;

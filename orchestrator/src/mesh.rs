@@ -10,10 +10,15 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use netmanager::api::client;
-use netmanager::api::types::{Created, MemberState, Members, Workload, WorkloadSpec};
+use netmanager::api::types::{
+    Created, DelegationInstall, DelegationIssued, DelegationRequest, DelegationState, MemberState, Members, Workload, WorkloadSpec,
+};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::OrchestratorError;
+
+/// The block a cluster is delegated: a /22 holds 16 worker subnets.
+pub const DELEGATED_BLOCK: u8 = 22;
 
 /// A member of the mesh as the tiers need it.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,6 +152,18 @@ impl LocalNode {
                 }
             }
         }
+    }
+
+    /// On the mesh authority's node: a block set aside for the member
+    /// `cluster`, signed (base64).
+    pub async fn delegate(&self, cluster: &str) -> Result<DelegationIssued, OrchestratorError> {
+        let request = DelegationRequest { cluster: cluster.to_owned(), block_len: DELEGATED_BLOCK };
+        self.blocking(move |s| client::post(s, "/v1/delegations", &request)).await
+    }
+
+    /// On a cluster's node: admit the site's nodes under `delegation`.
+    pub async fn install_delegation(&self, delegation: String) -> Result<DelegationState, OrchestratorError> {
+        self.blocking(move |s| client::put(s, "/v1/delegation", &DelegationInstall { delegation })).await
     }
 
     /// A namespace for one instance, announced in DNS.

@@ -25,6 +25,12 @@ pub fn post<T: DeserializeOwned>(socket: &Path, path: &str, body: &impl serde::S
     call(socket, "POST", path, Some(&body))
 }
 
+/// `PUT path` with a JSON body.
+pub fn put<T: DeserializeOwned>(socket: &Path, path: &str, body: &impl serde::Serialize) -> Result<T, NetmanagerError> {
+    let body = serde_json::to_vec(body).map_err(|e| NetmanagerError::ControlProtocol { path: socket.to_owned(), message: e.to_string() })?;
+    call(socket, "PUT", path, Some(&body))
+}
+
 /// `DELETE path`.
 pub fn delete<T: DeserializeOwned>(socket: &Path, path: &str) -> Result<T, NetmanagerError> {
     call(socket, "DELETE", path, None)

@@ -65,7 +65,14 @@ impl ApiError {
                 AdmissionError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
                 AdmissionError::NoSuchToken(_) | AdmissionError::NoSuchMember(_) => StatusCode::NOT_FOUND,
                 AdmissionError::BadTokenId(_) | AdmissionError::TtlTooLarge | AdmissionError::RevokeSelf => StatusCode::BAD_REQUEST,
-                AdmissionError::TooManyTokens(_) | AdmissionError::TokenCollision => StatusCode::CONFLICT,
+                AdmissionError::TooManyTokens(_) | AdmissionError::TokenCollision | AdmissionError::Reserve { .. } => StatusCode::CONFLICT,
+                AdmissionError::NotDelegable(_)
+                | AdmissionError::NotOurDelegation { .. }
+                | AdmissionError::NotAuthority { .. }
+                | AdmissionError::DelegationShape { .. }
+                | AdmissionError::PoolShape { .. }
+                | AdmissionError::PoolExhausted { .. }
+                | AdmissionError::Signed(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }

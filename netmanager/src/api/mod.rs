@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod error;
+mod delegations;
 mod instances;
 mod members;
 mod routes;
@@ -21,6 +22,7 @@ mod workloads;
 pub use error::ApiError;
 pub use types::{ClosestAnswer, Members};
 
+use std::net::SocketAddr;
 use std::convert::Infallible;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -36,9 +38,11 @@ use hyper::body::Bytes;
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use libp2p_identity::PeerId;
 use overlay::Device;
 use tokio::net::UnixListener;
 
+use crate::control::admission::delegate::{Delegate, SharedAdmission};
 use crate::control::admission::AdmissionHandle;
 use crate::control::ControlHandle;
 use crate::workload::WorkloadsHandle;
@@ -61,31 +65,48 @@ pub struct ApiState {
 pub enum Mode {
     /// Peers from the config; instances written to the directory directly.
     Static,
-    Dynamic(DynamicState),
+    Dynamic(Box<DynamicState>),
 }
 
 pub struct DynamicState {
     pub control: ControlHandle,
     pub workloads: WorkloadsHandle,
-    /// On the admission authority.
-    pub admission: Option<AdmissionHandle>,
-    /// The `[control]` lines a joining node needs (authority pinned).
-    pub join_hint: String,
+    /// Set when this node admits: the authority, or a delegate.
+    pub admission: SharedAdmission,
+    /// On members other than the authority: installs a delegation.
+    pub delegate: Option<Arc<Delegate>>,
+    /// The pinned authority, this node, and its control address, for the
+    /// `[control]` lines a joining node needs.
+    pub authority: PeerId,
+    pub local_peer: PeerId,
+    pub control_addr: Option<SocketAddr>,
+}
+
+impl DynamicState {
+    /// What a node joining through this one puts in its `[control]`: the
+    /// authority pinned, and this node to present the token to.
+    pub fn join_hint(&self) -> String {
+        let addr = self.control_addr.map_or_else(|| "<this node's ip>:50103".to_owned(), |a| a.to_string());
+        if self.local_peer == self.authority {
+            format!("bootstrap = [\"{}@{addr}\"]", self.authority)
+        } else {
+            format!("authority = \"{}\"\nbootstrap = [\"{}@{addr}\"]", self.authority, self.local_peer)
+        }
+    }
 }
 
 impl ApiState {
     pub(crate) fn dynamic(&self, what: &'static str) -> Result<&DynamicState, ApiError> {
         match &self.mode {
-            Mode::Dynamic(state) => Ok(state),
+            Mode::Dynamic(state) => Ok(state.as_ref()),
             Mode::Static => Err(ApiError::NotInThisMode(what)),
         }
     }
 
-    pub(crate) fn admission(&self) -> Result<&AdmissionHandle, ApiError> {
-        self.dynamic("token and member management needs dynamic mode")?
-            .admission
-            .as_ref()
-            .ok_or(ApiError::NotInThisMode("this node is not the admission authority; ask the node started with --admit"))
+    pub(crate) fn admission(&self) -> Result<AdmissionHandle, ApiError> {
+        self.dynamic("token and member management needs dynamic mode")?.admission.read().clone().ok_or(ApiError::NotInThisMode(
+            "this node does not admit: ask the authority (the node started with --admit) or a cluster it delegated to",
+        ))
     }
 }
 

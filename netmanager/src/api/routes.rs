@@ -5,7 +5,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{instances, json_response, members, tokens, workloads, ApiError, ApiState};
+use super::{delegations, instances, json_response, members, tokens, workloads, ApiError, ApiState};
 
 /// Largest request body accepted: room for a batch of a few thousand
 /// instances (the socket is root-only; the limit guards memory).
@@ -42,7 +42,11 @@ async fn route(state: &ApiState, method: &Method, path: &str, request: Request<I
         (&Method::POST, "tokens", None) => ok(StatusCode::CREATED, &tokens::create(state, &body(request).await?).await?),
         (&Method::DELETE, "tokens", Some(id)) => ok(StatusCode::OK, &tokens::revoke(state, id).await?),
         (&Method::GET, "grants", None) => ok(StatusCode::OK, &tokens::grants(state).await?),
-        (_, "status" | "instances" | "members" | "workloads" | "tokens" | "grants", _) => Err(ApiError::MethodNotAllowed(method.to_string())),
+        (&Method::GET, "delegations", None) => ok(StatusCode::OK, &delegations::list(state).await?),
+        (&Method::POST, "delegations", None) => ok(StatusCode::CREATED, &delegations::issue(state, &body(request).await?).await?),
+        (&Method::GET, "delegation", None) => ok(StatusCode::OK, &delegations::current(state)?),
+        (&Method::PUT, "delegation", None) => ok(StatusCode::OK, &delegations::install(state, &body(request).await?).await?),
+        (_, "status" | "instances" | "members" | "workloads" | "tokens" | "grants" | "delegations" | "delegation", _) => Err(ApiError::MethodNotAllowed(method.to_string())),
         _ => Err(ApiError::NoRoute(path.to_owned())),
     }
 }

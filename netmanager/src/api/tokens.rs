@@ -16,7 +16,7 @@ pub(super) async fn create(state: &ApiState, body: &[u8]) -> Result<TokenCreated
     let spec: TokenSpec = if body.iter().all(u8::is_ascii_whitespace) { TokenSpec::default() } else { json(body, "token")? };
     let (token, entry) = state.admission()?.create_token(spec).await?;
     tracing::info!(id = %entry.id, uses = ?entry.uses_left, expires = ?entry.expires, "join token created");
-    let join = state.dynamic("")?.join_hint.clone();
+    let join = state.dynamic("")?.join_hint();
     Ok(TokenCreated { token, entry, join })
 }
 

@@ -17,6 +17,10 @@
 //! | `DELETE /v1/tokens/<id>` | | `TokenEntry` |
 //! | `GET /v1/grants` | | `[GrantEntry]` (authority) |
 //! | `DELETE /v1/members/<name or peer id>` | | [`MemberRemoved`] (authority) |
+//! | `POST /v1/delegations` | [`DelegationRequest`] | [`DelegationIssued`] (201, authority) |
+//! | `GET /v1/delegations` | | `[DelegationEntry]` (authority) |
+//! | `PUT /v1/delegation` | [`DelegationInstall`] | [`DelegationState`] (a member) |
+//! | `GET /v1/delegation` | | [`DelegationState`] (404 when not a delegate) |
 //!
 //! Errors are `{"error": "…"}` with the status of [`super::error`].
 
@@ -24,7 +28,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::control::admission::{GrantEntry, TokenEntry, TokenId, TokenSpec, TokenState};
+pub use crate::control::admission::{DelegationEntry, GrantEntry, TokenEntry, TokenId, TokenSpec, TokenState};
 pub use crate::control::projection::Conflict;
 pub use crate::control::view::{ControlView, LocalView, MemberState, MemberView};
 pub use crate::workload::Workload;
@@ -100,4 +104,44 @@ pub struct MemberRemoved {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
+}
+
+/// `POST /v1/delegations` on the authority: set a block aside for a
+/// cluster (a member, by name or peer id) so it admits its site's nodes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationRequest {
+    pub cluster: String,
+    /// The block's prefix length: /22 (16 node subnets) unless told.
+    #[serde(default = "default_block_len")]
+    pub block_len: u8,
+}
+
+fn default_block_len() -> u8 {
+    22
+}
+
+/// The signed delegation, to hand to the cluster's netmanager.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DelegationIssued {
+    #[serde(flatten)]
+    pub entry: DelegationEntry,
+    /// Base64 of the signed record, for `PUT /v1/delegation` on the cluster.
+    pub delegation: String,
+}
+
+/// `PUT /v1/delegation` on the cluster's node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationInstall {
+    pub delegation: String,
+}
+
+/// The delegation this node admits under.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DelegationState {
+    pub block: ipnet::Ipv4Net,
+    pub serial: u64,
+    /// The authority that delegated.
+    pub authority: String,
 }

@@ -163,6 +163,20 @@ impl ControlConfig {
         self.bootstrap.iter().map(|b| b.addr).collect()
     }
 
+    /// Whom a joining node presents its token to: the one peer the
+    /// bootstrap entries name when that is not the pinned authority (a
+    /// cluster the authority delegated its site to), else the authority.
+    pub fn admitter(&self) -> Result<Option<PeerId>, ControlError> {
+        let authority = self.pinned_authority()?;
+        let mut named: Vec<PeerId> = self.bootstrap.iter().filter_map(|b| b.peer).filter(|p| Some(*p) != authority).collect();
+        named.sort();
+        named.dedup();
+        if self.bootstrap.iter().any(|b| b.peer.is_some() && b.peer == authority) || named.len() != 1 {
+            return Ok(authority);
+        }
+        Ok(named.pop())
+    }
+
     /// A node that joins must know its authority; say so at start.
     pub fn validate(&self) -> Result<(), String> {
         if self.admit.is_none() && !self.bootstrap.is_empty() {

@@ -21,7 +21,8 @@ use libp2p::{gossipsub, PeerId, Swarm};
 use overlay::{Device, PeerConfig};
 use tokio::sync::{mpsc, oneshot};
 
-use super::admission::{join::multiaddr, AdmissionHandle};
+use super::admission::delegate::SharedAdmission;
+use super::admission::join::multiaddr;
 use super::gate::ip_of;
 use super::node::{Command, CommandId, ControlNode, Done, Input, Output, ReplyId, RequestId, Verdict, TICK};
 use super::projection::apply_directory;
@@ -35,6 +36,8 @@ pub enum Request {
     Command(Command, oneshot::Sender<Result<Done, ControlError>>),
     /// Leave the mesh (signed goodbye), then stop.
     Shutdown(oneshot::Sender<()>),
+    /// A delegation was installed in the shared admission slot.
+    Delegated,
 }
 
 /// How long a leaving node keeps its swarm running so the goodbye gets out.
@@ -56,7 +59,7 @@ pub struct Driver {
     node: ControlNode,
     topic: gossipsub::IdentTopic,
     requests: mpsc::Receiver<Request>,
-    admission: Option<AdmissionHandle>,
+    admission: SharedAdmission,
     admitted: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
     directory: Arc<MemoryDirectory>,
     peers: PeerSetter,
@@ -76,7 +79,7 @@ impl Driver {
         node: ControlNode,
         first: Vec<Output>,
         requests: mpsc::Receiver<Request>,
-        admission: Option<AdmissionHandle>,
+        admission: SharedAdmission,
         sinks: Sinks,
     ) -> Driver {
         let Sinks { device, directory, view } = sinks;
@@ -129,6 +132,7 @@ impl Driver {
                         self.input(Input::Command { id, command });
                         *self.view.write() = Some(self.node.view(Instant::now()));
                     }
+                    Some(Request::Delegated) => self.input(Input::Delegated),
                     Some(Request::Shutdown(done)) => {
                         self.leave().await;
                         let _ = done.send(());
@@ -312,7 +316,7 @@ impl Driver {
 
     /// Joins go to the authority's thread; its answer comes back as an input.
     fn admit(&mut self, reply: ReplyId, peer: PeerId, request: super::wire::protocol::JoinRequest) {
-        let Some(admission) = self.admission.clone() else {
+        let Some(admission) = self.admission.read().clone() else {
             self.input(Input::Admitted { reply, result: Err(super::admission::Refusal::NotAuthority) });
             return;
         };

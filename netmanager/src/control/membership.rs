@@ -6,10 +6,17 @@
 //!
 //! What is checked before anything is believed:
 //! * every record is signed by its subject, and its grant by the pinned
-//!   authority, for that subject, in the address plan ([`verify_grant`]);
+//!   authority (or by a cluster with the authority's delegation beside it,
+//!   for a subnet of the delegated block), for that subject, in the address
+//!   plan ([`verify_grant`]);
 //! * names, tunnel keys and subnets are the grant's, so they are unique; two
-//!   grants of one name (or key, or subnet) are ordered by the authority's
-//!   serial, the later one wins and the earlier holder is dropped;
+//!   grants of one name (or key, or subnet) by one issuer are ordered by its
+//!   serial, the later one wins and the earlier holder is dropped; across
+//!   issuers the authority's grant wins, and between two clusters the
+//!   holder keeps it;
+//! * a revocation counts from the authority (for anyone; a removed cluster
+//!   takes the nodes it admitted along) or from a cluster for the nodes it
+//!   admitted;
 //! * advertised endpoints are unicast addresses outside the mesh;
 //! * instances lie in their node's subnet;
 //! * a suspicion counts only from one of the target's watchers;
@@ -149,7 +156,9 @@ pub struct Membership {
     members: HashMap<PeerId, Member>,
     pending: HashMap<PeerId, (Signed<InstanceSet>, Instant)>,
     tombstones: HashMap<PeerId, (u64, Instant)>,
-    revoked: HashMap<PeerId, (u64, Signed<Revocation>)>,
+    /// (revoked node, signer) → serial: the authority revokes any grant,
+    /// a delegate only those it signed.
+    revoked: HashMap<(PeerId, PeerId), (u64, Signed<Revocation>)>,
     changes: u64,
 }
 
@@ -203,8 +212,8 @@ impl Membership {
     pub fn apply_node(&mut self, signed: &Signed<NodeRecord>, now: Instant) -> Result<Vec<Change>, Rejection> {
         let verified = signed.verify()?;
         let (peer, record) = (verified.signer, verified.value);
-        let grant = verify_grant(&record.grant, &self.authority, &peer, &self.rules)?;
-        if self.revoked.get(&peer).is_some_and(|(serial, _)| grant.serial <= *serial) {
+        let grant = verify_grant(&record.grant, record.delegation.as_ref(), &self.authority, &peer, &self.rules)?;
+        if self.is_revoked(&peer, &grant) {
             return Err(Rejection::Revoked);
         }
         check_record(&record)?;
@@ -267,6 +276,19 @@ impl Membership {
 
     /// Members holding `grant`'s name, key or subnet under an earlier grant
     /// (to be dropped); an error if one holds it under a later grant.
+    /// Revoked by its issuer; or a delegate's grant when the authority
+    /// revoked the node itself, or the delegate since it delegated.
+    fn is_revoked(&self, peer: &PeerId, grant: &GrantInfo) -> bool {
+        let by = |node: &PeerId, signer: &PeerId| self.revoked.get(&(*node, *signer)).map(|(serial, _)| *serial);
+        if by(peer, &grant.issuer).is_some_and(|serial| grant.serial <= serial) {
+            return true;
+        }
+        match grant.delegate_grant_serial {
+            Some(bound_to) => by(peer, &self.authority).is_some() || by(&grant.issuer, &self.authority).is_some_and(|serial| bound_to <= serial),
+            None => false,
+        }
+    }
+
     fn conflicts(&self, peer: &PeerId, grant: &GrantInfo) -> Result<Vec<PeerId>, Rejection> {
         let mut superseded = Vec::new();
         for other in self.members.values().filter(|m| m.peer != *peer) {
@@ -279,7 +301,15 @@ impl Membership {
             } else {
                 continue;
             };
-            if other.grant.serial >= grant.serial {
+            // Serials order one issuer's grants. Across issuers the
+            // authority's grant wins; between two delegates the holder keeps
+            // it (their blocks are disjoint, so only names and keys clash).
+            let newer = if other.grant.issuer == grant.issuer {
+                grant.serial > other.grant.serial
+            } else {
+                grant.issuer == self.authority
+            };
+            if !newer {
                 return Err(Rejection::Conflict { what, holder: other.peer });
             }
             superseded.push(other.peer);
@@ -406,26 +436,30 @@ impl Membership {
         Ok(vec![Change::Left(peer)])
     }
 
-    /// The authority's removal of a member.
+    /// The removal of a member: by the authority (any member; a removed
+    /// delegate takes the nodes it admitted along), or by a delegate (only
+    /// a member whose grant it signed, so it can neither touch others nor
+    /// fill the table with revocations of strangers).
     pub fn apply_revocation(&mut self, signed: &Signed<Revocation>, now: Instant) -> Result<Vec<Change>, Rejection> {
         let verified = signed.verify()?;
-        if verified.signer != self.authority {
-            return Err(Rejection::Grant(AdmissionError::NotAuthority {
-                signer: verified.signer.to_string(),
-                authority: self.authority.to_string(),
-            }));
-        }
+        let signer = verified.signer;
         let peer = PeerId::from_bytes(&verified.value.node).map_err(|e| Rejection::Invalid(format!("revoked node: {e}")))?;
         let serial = verified.value.serial;
-        if self.revoked.get(&peer).is_some_and(|(held, _)| *held >= serial) {
+        let issued_by_signer = self.members.get(&peer).is_some_and(|m| m.grant.issuer == signer);
+        if signer != self.authority && !issued_by_signer {
+            return Err(Rejection::Grant(AdmissionError::NotAuthority { signer: signer.to_string(), authority: self.authority.to_string() }));
+        }
+        let key = (peer, signer);
+        if self.revoked.get(&key).is_some_and(|(held, _)| *held >= serial) {
             return Err(Rejection::Duplicate);
         }
-        if self.revoked.len() >= MAX_MEMBERS && !self.revoked.contains_key(&peer) {
+        if self.revoked.len() >= MAX_MEMBERS && !self.revoked.contains_key(&key) {
             return Err(Rejection::Invalid("too many revocations held".into()));
         }
-        self.revoked.insert(peer, (serial, signed.clone()));
+        self.revoked.insert(key, (serial, signed.clone()));
+        let gone: Vec<PeerId> = self.members.values().filter(|m| self.is_revoked(&m.peer, &m.grant)).map(|m| m.peer).collect();
         let mut changes = Vec::new();
-        if self.members.get(&peer).is_some_and(|m| m.grant.serial <= serial) {
+        for peer in gone {
             self.remove(&peer, now);
             self.changes += 1;
             changes.push(Change::Removed(peer));

@@ -196,3 +196,93 @@ fn held_sets_and_tables_stay_bounded() {
     m.tick(now + Duration::from_secs(61));
     assert_eq!(m.table_sizes().1, 0, "held sets expire");
 }
+
+/// Root → cluster → node: a grant a cluster signed is believed only with
+/// the authority's delegation to that cluster, for a subnet of its block.
+#[test]
+fn a_delegated_grant_needs_the_whole_chain() {
+    let mut kit = Kit::new();
+    let (me, cluster, node, other) = (kit.node(), kit.node(), kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    m.apply_node(&kit.record(&cluster, 1), now).unwrap();
+    let delegation = kit.delegation(&cluster, "10.18.128.0/22", 50);
+    let good = kit.delegated_record(&node, "10.18.128.64/26", &cluster, Some(delegation.clone()), 1);
+    assert_eq!(m.apply_node(&good, now).unwrap(), vec![Change::Joined(node.peer)]);
+    assert_eq!(m.get(&node.peer).unwrap().grant.issuer, cluster.peer);
+
+    let fresh = kit.node();
+    let cases = [
+        ("no delegation beside the grant", kit.delegated_record(&fresh, "10.18.128.128/26", &cluster, None, 1)),
+        ("a delegation to another cluster", kit.delegated_record(&fresh, "10.18.128.128/26", &other, Some(delegation.clone()), 1)),
+        ("a subnet outside the block", kit.delegated_record(&fresh, "10.18.200.0/26", &cluster, Some(delegation.clone()), 1)),
+        (
+            "a delegation the cluster signed itself",
+            kit.delegated_record(&fresh, "10.18.128.128/26", &cluster, Some(Signed::sign(&delegation.verify().unwrap().value, &cluster.key).unwrap()), 1),
+        ),
+        (
+            "a block that is the whole pool's parent",
+            kit.delegated_record(&fresh, "10.18.128.128/26", &cluster, Some(kit.delegation(&cluster, "10.0.0.0/8", 51)), 1),
+        ),
+    ];
+    for (what, record) in cases {
+        assert!(matches!(m.apply_node(&record, now), Err(Rejection::Grant(_))), "{what}");
+        assert!(m.get(&fresh.peer).is_none(), "{what}");
+    }
+}
+
+/// A cluster revokes only what it granted; the authority removing the
+/// cluster takes the nodes it admitted along, and keeps them out.
+#[test]
+fn revocations_follow_the_issuer() {
+    let mut kit = Kit::new();
+    let (me, cluster, node, rooted) = (kit.node(), kit.node(), kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    m.apply_node(&kit.record(&cluster, 1), now).unwrap();
+    m.apply_node(&kit.record(&rooted, 1), now).unwrap();
+    let delegation = kit.delegation(&cluster, "10.18.128.0/22", 50);
+    let record = kit.delegated_record(&node, "10.18.128.64/26", &cluster, Some(delegation.clone()), 1);
+    m.apply_node(&record, now).unwrap();
+
+    // The cluster cannot remove a member the authority admitted.
+    assert!(matches!(m.apply_revocation(&Kit::revocation_by(&cluster.key, &rooted, rooted.serial), now), Err(Rejection::Grant(_))));
+    assert!(m.get(&rooted.peer).is_some());
+    // It can remove its own.
+    assert_eq!(m.apply_revocation(&Kit::revocation_by(&cluster.key, &node, node.serial), now).unwrap(), vec![Change::Removed(node.peer)]);
+    assert!(matches!(m.apply_node(&kit.delegated_record(&node, "10.18.128.64/26", &cluster, Some(delegation.clone()), 2), now), Err(Rejection::Revoked)));
+
+    // Another node of the cluster; then the authority removes the cluster.
+    let second = kit.node();
+    m.apply_node(&kit.delegated_record(&second, "10.18.128.128/26", &cluster, Some(delegation.clone()), 1), now).unwrap();
+    let changes = m.apply_revocation(&Kit::revocation_by(&kit.authority, &cluster, cluster.serial), now).unwrap();
+    assert!(changes.contains(&Change::Removed(cluster.peer)) && changes.contains(&Change::Removed(second.peer)), "{changes:?}");
+    let again = kit.delegated_record(&second, "10.18.128.128/26", &cluster, Some(delegation), 2);
+    assert!(matches!(m.apply_node(&again, now), Err(Rejection::Revoked)), "a removed cluster's grants stay void");
+}
+
+/// Across issuers serials mean nothing: the authority's grant of a name
+/// beats a cluster's; between clusters the holder keeps it.
+#[test]
+fn the_authority_wins_a_name_over_a_delegate() {
+    let mut kit = Kit::new();
+    let (me, c1, c2) = (kit.node(), kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    m.apply_node(&kit.record(&c1, 1), now).unwrap();
+    m.apply_node(&kit.record(&c2, 1), now).unwrap();
+    let mut squatter = kit.node();
+    squatter.name = "web-1".into();
+    squatter.serial = 1_000_000;
+    let d1 = kit.delegation(&c1, "10.18.128.0/22", 50);
+    m.apply_node(&kit.delegated_record(&squatter, "10.18.128.64/26", &c1, Some(d1), 1), now).unwrap();
+    let mut rival = kit.node();
+    rival.name = "web-1".into();
+    let d2 = kit.delegation(&c2, "10.18.132.0/22", 51);
+    let rival_record = kit.delegated_record(&rival, "10.18.132.64/26", &c2, Some(d2), 1);
+    assert!(matches!(m.apply_node(&rival_record, now), Err(Rejection::Conflict { .. })), "between delegates the holder keeps the name");
+    let mut owner = kit.node();
+    owner.name = "web-1".into();
+    let changes = m.apply_node(&kit.record(&owner, 1), now).unwrap();
+    assert_eq!(changes, vec![Change::Removed(squatter.peer), Change::Joined(owner.peer)], "the authority's grant wins despite a lower serial");
+}

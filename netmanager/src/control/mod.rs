@@ -41,6 +41,7 @@ use overlay::Device;
 use tokio::sync::{mpsc, oneshot};
 
 use admission::join::{enter, JoinAs};
+use admission::delegate::{Delegate, SharedAdmission};
 use admission::{AdmissionHandle, GrantInfo, Refusal};
 use driver::{Driver, Request};
 use node::{Command, ControlNode, Done, NodeSettings};
@@ -102,8 +103,11 @@ pub struct Joined {
     pub peer_id: PeerId,
     pub authority: PeerId,
     pub info: GrantInfo,
-    /// On the authority: token and member management for the local API.
-    pub admission: Option<AdmissionHandle>,
+    /// When this node admits (the authority, or a delegate): token and
+    /// member management for the local API.
+    pub admission: SharedAdmission,
+    /// On a member that is not the authority: how it becomes a delegate.
+    pub delegate: Option<Arc<Delegate>>,
 }
 
 /// What the control plane needs to know beyond its config.
@@ -176,20 +180,30 @@ async fn control_thread(
         }
     };
     let peer_id = admitted.keypair.public().to_peer_id();
-    let (admission, authority_thread) = match admitted.authority {
-        Some((authority, store)) => {
-            let tokens_file = config.admit.as_ref().and_then(|a| a.tokens_file.clone());
-            match AdmissionHandle::spawn(authority, store, tokens_file) {
-                Ok((handle, thread)) => (Some(handle), Some(thread)),
-                Err(e) => {
-                    let _ = joined.send(Err(e.into()));
-                    return;
-                }
+    let rules = admission::GrantRules { pool: config.pool, prefix_len: admission::pool::SUBNET_PREFIX };
+    let tokens_file = config.admit.as_ref().and_then(|a| a.tokens_file.clone());
+    let admission: SharedAdmission = Arc::new(parking_lot::RwLock::new(None));
+    let (authority_thread, delegate) = match admitted.authority {
+        Some((authority, store)) => match AdmissionHandle::spawn(authority, store, tokens_file) {
+            Ok((handle, thread)) => {
+                *admission.write() = Some(handle);
+                (Some(thread), None)
             }
+            Err(e) => {
+                let _ = joined.send(Err(e.into()));
+                return;
+            }
+        },
+        None => {
+            let delegate = Delegate::new(admitted.keypair.clone(), &config.state_dir, admitted.authority_peer, rules, tokens_file, admission.clone());
+            if let Err(e) = delegate.resume() {
+                let _ = joined.send(Err(e.into()));
+                return;
+            }
+            (None, Some(Arc::new(delegate)))
         }
-        None => (None, None),
     };
-    let summary = Joined { peer_id, authority: admitted.authority_peer, info: admitted.info.clone(), admission: admission.clone() };
+    let summary = Joined { peer_id, authority: admitted.authority_peer, info: admitted.info.clone(), admission: admission.clone(), delegate };
     if joined.send(Ok(summary)).is_err() {
         return;
     }
@@ -197,9 +211,10 @@ async fn control_thread(
     let settings = NodeSettings {
         keypair: admitted.keypair,
         authority: admitted.authority_peer,
-        is_authority: admission.is_some(),
-        rules: admission::GrantRules { pool: config.pool, prefix_len: admission::pool::SUBNET_PREFIX },
+        is_authority: admission.read().is_some(),
+        rules,
         grant: admitted.grant,
+        delegation: admitted.delegation,
         info: admitted.info,
         endpoints: advertised.iter().map(|ip| SocketAddr::new(*ip, tunnel_port)).collect(),
         control: advertised.iter().map(|ip| SocketAddr::new(*ip, config.listen.port())).collect(),
@@ -269,6 +284,11 @@ impl ControlHandle {
             Done::Deregistered(spec) => Ok(*spec),
             _ => Err(ControlError::Protocol("unexpected answer".into())),
         }
+    }
+
+    /// A delegation was installed: the node answers joins from now on.
+    pub async fn delegated(&self) -> Result<(), ControlError> {
+        self.requests.send(Request::Delegated).await.map_err(|_| ControlError::Stopped)
     }
 
     /// Gossips a record made elsewhere (the authority's revocations).

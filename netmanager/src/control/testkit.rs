@@ -11,7 +11,7 @@ use libp2p_identity::{Keypair, PeerId};
 use super::admission::GrantRules;
 use super::membership::Membership;
 use super::vivaldi::Coordinate;
-use super::wire::records::{InstanceSet, Leave, NodeRecord, SubnetGrant, Suspicion};
+use super::wire::records::{Delegation, InstanceSet, Leave, NodeRecord, Revocation, SubnetGrant, Suspicion};
 use super::wire::{Bounded, Signed};
 
 pub struct Node {
@@ -64,11 +64,41 @@ impl Kit {
             endpoints: Bounded::new(vec![endpoint]).unwrap(),
             control: Bounded::new(vec![endpoint]).unwrap(),
             grant: self.grant(n),
+            delegation: None,
             location: Some(dns::Location { lat: 48.1, lon: 11.6 }),
             coordinate: Coordinate::origin(),
             version,
         };
         Signed::sign(&record, &n.key).unwrap()
+    }
+}
+
+impl Kit {
+    /// The authority's delegation of `block` to `cluster`.
+    pub fn delegation(&self, cluster: &Node, block: &str, serial: u64) -> Signed<Delegation> {
+        let d = Delegation { cluster: cluster.peer.to_bytes(), block: block.parse().unwrap(), serial, cluster_grant_serial: cluster.serial, issued_unix_ms: 0 };
+        Signed::sign(&d, &self.authority).unwrap()
+    }
+
+    /// A record of `n` whose grant (for `subnet`) `issuer` signed, with `delegation` beside it.
+    pub fn delegated_record(&self, n: &Node, subnet: &str, issuer: &Node, delegation: Option<Signed<Delegation>>, version: u64) -> Signed<NodeRecord> {
+        let grant = SubnetGrant { node: n.peer.to_bytes(), subnet: subnet.parse().unwrap(), name: n.name.clone(), wg_public_key: n.wg, serial: n.serial, issued_unix_ms: 0 };
+        let endpoint: SocketAddr = "198.18.0.9:50103".parse().unwrap();
+        let record = NodeRecord {
+            endpoints: Bounded::new(vec![endpoint]).unwrap(),
+            control: Bounded::new(vec![endpoint]).unwrap(),
+            grant: Signed::sign(&grant, &issuer.key).unwrap(),
+            delegation,
+            location: None,
+            coordinate: Coordinate::origin(),
+            version,
+        };
+        Signed::sign(&record, &n.key).unwrap()
+    }
+
+    /// A revocation of `n`'s grants up to `serial`, signed by `key`.
+    pub fn revocation_by(key: &Keypair, n: &Node, serial: u64) -> Signed<Revocation> {
+        Signed::sign(&Revocation { node: n.peer.to_bytes(), serial }, key).unwrap()
     }
 }
 

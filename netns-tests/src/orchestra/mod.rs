@@ -47,6 +47,7 @@ use crate::dynamic::{peer_id_of, DynamicMesh, DynamicNode};
 use crate::inns::in_netns;
 use crate::{bin_path, unique_name, ChildGuard, ScratchDir, Signal, Site, Testbed};
 
+mod admission;
 mod sla;
 #[cfg(test)]
 mod tests;
@@ -119,6 +120,9 @@ struct Plan {
     cluster: Option<String>,
     memory_mib: Option<u64>,
     cpu_millis: Option<u32>,
+    /// Joins the mesh with a token from its cluster (a delegate of the
+    /// authority), after the clusters registered, not from the authority.
+    via_cluster: bool,
 }
 
 /// Builds an [`Orchestra`]: nodes (key, site, roles), in any order.
@@ -136,7 +140,7 @@ impl OrchestraBuilder {
         // Nodes of one site stand a little apart, so none is exactly another.
         let same = self.plans.iter().filter(|p| p.site.name == site.name).count() as f64;
         let site = Site::new(site.name.clone(), site.lat + 0.01 * same, site.lon + 0.01 * same);
-        self.plans.push(Plan { key: key.into(), site, roles: roles.to_vec(), cluster: None, memory_mib: None, cpu_millis: None });
+        self.plans.push(Plan { key: key.into(), site, roles: roles.to_vec(), cluster: None, memory_mib: None, cpu_millis: None, via_cluster: false });
         self
     }
 
@@ -144,6 +148,16 @@ impl OrchestraBuilder {
     pub fn worker_of(mut self, key: &str, cluster_key: &str) -> Self {
         if let Some(p) = self.plans.iter_mut().find(|p| p.key == key) {
             p.cluster = Some(cluster_key.into());
+        }
+        self
+    }
+
+    /// The node `key` joins the mesh through its cluster: with a join token
+    /// from the cluster's netmanager, which admits it under the block the
+    /// root delegated (root → cluster → node), once the clusters are up.
+    pub fn admitted_by_cluster(mut self, key: &str) -> Self {
+        if let Some(p) = self.plans.iter_mut().find(|p| p.key == key) {
+            p.via_cluster = true;
         }
         self
     }
@@ -226,7 +240,7 @@ impl OrchestraBuilder {
             tb,
             scratch,
         };
-        for i in 0..o.mesh.nodes.len() {
+        for i in (0..o.mesh.nodes.len()).filter(|&i| !plans[i].via_cluster) {
             o.mesh.nodes[i].start().map_err(|e| format!("netmanager {}: {e}\n{}", o.mesh.nodes[i].name, o.mesh.logs(20)))?;
         }
         o.mesh.wait_converged(Duration::from_secs(30)).map_err(|e| format!("{e}\n{}", o.mesh.logs(20)))?;
@@ -246,22 +260,17 @@ impl OrchestraBuilder {
                 clusters.push(o.mesh.nodes[i].name.clone());
             }
         }
+        for (i, p) in plans.iter().enumerate().filter(|(_, p)| p.via_cluster) {
+            let cluster = cluster_of(&o, &plans, p)?;
+            o.join_through_cluster(i, cluster)?;
+            say(&format!("{} admitted by the cluster on {}", o.mesh.nodes[i].name, o.mesh.nodes[cluster].name));
+        }
         let mut workers = Vec::new();
         for (i, p) in plans.iter().enumerate() {
             if !p.roles.contains(&Role::Worker) {
                 continue;
             }
-            let cluster = match &p.cluster {
-                Some(key) => o
-                    .index(key)
-                    .filter(|&c| plans[c].roles.contains(&Role::Cluster))
-                    .ok_or_else(|| format!("{}: worker_of {key}: no cluster there", p.key))?,
-                None => plans
-                    .iter()
-                    .position(|c| c.roles.contains(&Role::Cluster) && c.site.name == p.site.name)
-                    .or_else(|| plans[0].roles.contains(&Role::Cluster).then_some(0))
-                    .ok_or_else(|| format!("{}: no cluster at {} and none on the root's node", p.key, p.site.name))?,
-            };
+            let cluster = cluster_of(&o, &plans, p)?;
             let state = o.dir.join(format!("worker-{}", p.key));
             let mut args = vec![
                 "--cluster".to_owned(),
@@ -280,6 +289,23 @@ impl OrchestraBuilder {
         o.wait_registered(&clusters, &workers, Duration::from_secs(30))?;
         say(&format!("root, {} clusters and {} workers registered", clusters.len(), workers.len()));
         Ok(o)
+    }
+}
+
+/// The cluster node a node's worker reports to (and, with
+/// [`OrchestraBuilder::admitted_by_cluster`], joins through): the one named
+/// by `worker_of`, else the first cluster at its site, else the root's.
+fn cluster_of(o: &Orchestra, plans: &[Plan], p: &Plan) -> Outcome<usize> {
+    match &p.cluster {
+        Some(key) => o
+            .index(key)
+            .filter(|&c| plans[c].roles.contains(&Role::Cluster))
+            .ok_or_else(|| format!("{}: worker_of {key}: no cluster there", p.key)),
+        None => plans
+            .iter()
+            .position(|c| c.roles.contains(&Role::Cluster) && c.site.name == p.site.name)
+            .or_else(|| plans[0].roles.contains(&Role::Cluster).then_some(0))
+            .ok_or_else(|| format!("{}: no cluster at {} and none on the root's node", p.key, p.site.name)),
     }
 }
 
@@ -373,6 +399,11 @@ impl Orchestra {
     /// The node's overlay address (first host of its subnet).
     pub fn overlay(&self, key: &str) -> Option<Ipv4Addr> {
         self.node(key).overlay()
+    }
+
+    /// The netmanager peer id of node `key`.
+    pub fn peer_id(&self, key: &str) -> &str {
+        &self.peer_ids[self.at(key)]
     }
 
     /// The node's granted subnet (its instances' addresses lie in it).

@@ -199,6 +199,43 @@ fn a_member_advertising_unroutable_addresses_is_refused() {
     record_memory(&mesh, "bad-endpoints", &running);
 }
 
+/// A member signs itself a delegation and "admits" ghost nodes under it
+/// (grants it signed, records the ghosts signed), by gossip and in its
+/// sync answers: no member believes a ghost, since a delegation counts only
+/// when the pinned authority signed it; the mesh keeps answering.
+#[test]
+fn a_member_forging_a_delegation_admits_no_ghost() {
+    let tb = build(
+        Testbed::builder()
+            .with_node("fd-auth")
+            .with_node("fd-m1")
+            .with_node("fd-m2")
+            .with_node("fd-rogue"),
+    );
+    let dir = ScratchDir::new("atk-delegation").expect("scratch");
+    let mut mesh = mesh_of(&tb, &dir, 3);
+    let running = [0, 1, 2];
+    let genuine = host_in(&mesh.nodes[2], 10);
+    announce(&mesh, 2, "ms2", 1, genuine);
+    let sampler = Sampler::start(&mesh, "ms2", &[(0, genuine), (1, genuine), (2, genuine)]);
+    let report = rogue(&tb, 3, &refs(&member_args(&mesh, &tb, "fd-rogue", "forge-delegation", 8)));
+    let samples = sampler.stop();
+    eprintln!("attack=forge-delegation report={report}");
+    assert!(report["report"]["rounds"].as_u64().unwrap_or(0) >= 5, "the rogue gave up: {report}");
+    assert!(report["report"]["published"]["ok"].as_u64().unwrap_or(0) > 0, "no ghost record went out: {report}");
+    for i in running {
+        let views = members(&mesh.nodes[i]);
+        for ghost in 0..4 {
+            assert!(member(&views, &format!("ghost-{ghost}")).is_none(), "{} believes ghost-{ghost}", mesh.nodes[i].name);
+        }
+        assert!(member(&views, "fd-rogue").is_some(), "{} dropped the rogue's own (real) membership", mesh.nodes[i].name);
+    }
+    assert_samples("forge-delegation", &samples, 0.95, &["fd-rogue"], &mesh.logs(20));
+    assert_running(&mut mesh, &running);
+    assert_real_alive(&mesh, &running);
+    record_memory(&mesh, "forge-delegation", &running);
+}
+
 /// Known gap 3: instance sets from 2000 signers nobody knows are held in a
 /// small bounded table, briefly; memory stays flat, none is answered, and
 /// a real node joining right after is served at once.

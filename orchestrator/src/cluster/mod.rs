@@ -177,6 +177,17 @@ async fn root_link(cluster: Arc<Cluster>, target: String) {
     }
 }
 
+/// Hands the root's delegation to the local netmanager: from then on the
+/// site's workers join with tokens from this node (`netmanager token
+/// create` here). A failure is logged, not fatal: workers can still join
+/// through the authority.
+async fn install_delegation(cluster: &Cluster, delegation: String) {
+    match cluster.node.install_delegation(delegation).await {
+        Ok(state) => tracing::info!(block = %state.block, "admitting this site's workers into the delegated block"),
+        Err(e) => tracing::warn!("the root's delegation was not installed: {e}"),
+    }
+}
+
 async fn connect_root(cluster: &Arc<Cluster>, target: &str) -> anyhow::Result<()> {
     let view = cluster.node.view().await?;
     let address = resolve_target(&view, target, crate::root::CLUSTER_PORT)?;
@@ -184,7 +195,12 @@ async fn connect_root(cluster: &Arc<Cluster>, target: &str) -> anyhow::Result<()
     let (mut reader, mut writer) = stream.into_split();
     write_frame(&mut writer, &Message::Hello { version: PROTOCOL_VERSION, tier: Tier::Cluster, location: None }).await?;
     match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut reader)).await?? {
-        Some(Message::Welcome { name }) => tracing::info!(root = %address, as_name = %name, "registered with the root"),
+        Some(Message::Welcome { name, delegation }) => {
+            tracing::info!(root = %address, as_name = %name, "registered with the root");
+            if let Some(delegation) = delegation {
+                install_delegation(cluster, delegation).await;
+            }
+        }
         Some(Message::Refused { reason }) => anyhow::bail!("the root refused this cluster: {reason}"),
         other => anyhow::bail!("unexpected answer from the root: {other:?}"),
     }
@@ -254,7 +270,7 @@ async fn serve_worker(cluster: &Arc<Cluster>, stream: TcpStream, peer: SocketAdd
             anyhow::bail!(reason);
         }
     }
-    write_frame(&mut writer, &Message::Welcome { name: name.clone() }).await?;
+    write_frame(&mut writer, &Message::Welcome { name: name.clone(), delegation: None }).await?;
     let (tx, mut rx) = mpsc::channel(QUEUE);
     let generation = cluster.generation.fetch_add(1, Ordering::Relaxed);
     cluster.workers.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (generation, tx));

@@ -38,6 +38,11 @@ pub enum Message {
     Welcome {
         /// The name the upper tier knows the sender by.
         name: String,
+        /// root → cluster: the mesh authority's delegation of a block to
+        /// this cluster (base64, as netmanager's `/v1/delegations` gives
+        /// it), so the cluster admits its site's workers; `None` when the
+        /// root's node is not the authority or for workers.
+        delegation: Option<String>,
     },
     /// Not accepted, and why; the connection closes after it.
     Refused {

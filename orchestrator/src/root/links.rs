@@ -67,7 +67,8 @@ async fn serve_cluster(root: &Arc<Root>, stream: TcpStream, peer: SocketAddr) ->
         }
     };
     let location = location.or_else(|| view.location_of(&name));
-    write_frame(&mut writer, &Message::Welcome { name: name.clone() }).await?;
+    let delegation = delegation_for(root, &name).await;
+    write_frame(&mut writer, &Message::Welcome { name: name.clone(), delegation }).await?;
     let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
     let generation = root.attach(&name, ip, location, tx);
     tracing::info!(cluster = %name, %ip, "cluster registered");
@@ -92,4 +93,22 @@ async fn serve_cluster(root: &Arc<Root>, stream: TcpStream, peer: SocketAddr) ->
     root.detach(&name, generation);
     tracing::warn!(cluster = %name, "cluster disconnected");
     outcome
+}
+
+/// The mesh authority's delegation of a block to the cluster `name`, when
+/// the root's node is the authority: the cluster then admits its site's
+/// workers itself. Anything else (the root beside an ordinary member, an
+/// authority that says no) leaves the cluster without one, logged once per
+/// registration; workers then join through the authority as before.
+async fn delegation_for(root: &Root, name: &str) -> Option<String> {
+    match root.node.delegate(name).await {
+        Ok(issued) => {
+            tracing::info!(cluster = %name, block = %issued.entry.block, "delegated a block: the cluster admits its site's workers");
+            Some(issued.delegation)
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %name, "no delegation for the cluster ({e}); its workers join through the authority");
+            None
+        }
+    }
 }

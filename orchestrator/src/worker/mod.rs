@@ -289,7 +289,7 @@ async fn connect_cluster(worker: &Arc<Worker>, target: &str) -> anyhow::Result<(
     let (mut reader, mut writer) = stream.into_split();
     write_frame(&mut writer, &Message::Hello { version: PROTOCOL_VERSION, tier: Tier::Worker, location: None }).await?;
     match tokio::time::timeout(Duration::from_secs(5), read_frame(&mut reader)).await?? {
-        Some(Message::Welcome { name }) => tracing::info!(cluster = %address, as_name = %name, "registered with the cluster"),
+        Some(Message::Welcome { name, .. }) => tracing::info!(cluster = %address, as_name = %name, "registered with the cluster"),
         Some(Message::Refused { reason }) => anyhow::bail!("the cluster refused this worker: {reason}"),
         other => anyhow::bail!("unexpected answer from the cluster: {other:?}"),
     }

@@ -10,13 +10,14 @@ use std::time::SystemTime;
 use libp2p_identity::PeerId;
 use tokio::sync::{mpsc, oneshot};
 
-use super::authority::{Authority, GrantEntry};
+use super::authority::{Authority, GrantEntry, Granted};
+use super::delegation::DelegationEntry;
 use super::store::AuthorityStore;
 use super::token_file::parse_token_file;
 use super::tokens::{TokenEntry, TokenId, TokenSpec};
 use super::{AdmissionError, Refusal};
 use crate::control::wire::protocol::JoinRequest;
-use crate::control::wire::records::{Revocation, SubnetGrant};
+use crate::control::wire::records::{Delegation, Revocation};
 use crate::control::wire::Signed;
 use crate::files::read_private;
 
@@ -25,11 +26,13 @@ use crate::files::read_private;
 const QUEUE: usize = 64;
 
 enum Job {
-    Admit { peer: PeerId, request: JoinRequest, now_unix_ms: u64, reply: oneshot::Sender<Result<Signed<SubnetGrant>, Refusal>> },
+    Admit { peer: PeerId, request: JoinRequest, now_unix_ms: u64, reply: oneshot::Sender<Result<Granted, Refusal>> },
+    Delegate { who: String, block_len: u8, now_unix_ms: u64, reply: oneshot::Sender<Result<(DelegationEntry, Signed<Delegation>), AdmissionError>> },
     CreateToken { spec: TokenSpec, reply: oneshot::Sender<Result<(String, TokenEntry), AdmissionError>> },
     ListTokens { reply: oneshot::Sender<Vec<TokenEntry>> },
     RevokeToken { id: TokenId, reply: oneshot::Sender<Result<TokenEntry, AdmissionError>> },
     ListGrants { reply: oneshot::Sender<Vec<GrantEntry>> },
+    ListDelegations { reply: oneshot::Sender<Vec<DelegationEntry>> },
     Remove { who: String, reply: oneshot::Sender<Result<(GrantEntry, Signed<Revocation>), AdmissionError>> },
 }
 
@@ -74,10 +77,15 @@ impl AdmissionHandle {
 
     /// Admits a joining node; a full queue counts as "unavailable", so a
     /// join flood is shed rather than buffered.
-    pub async fn admit(&self, peer: PeerId, request: JoinRequest, now_unix_ms: u64) -> Result<Signed<SubnetGrant>, Refusal> {
+    pub async fn admit(&self, peer: PeerId, request: JoinRequest, now_unix_ms: u64) -> Result<Granted, Refusal> {
         let (reply, answer) = oneshot::channel();
         self.jobs.try_send(Job::Admit { peer, request, now_unix_ms, reply }).map_err(|_| Refusal::Unavailable)?;
         answer.await.unwrap_or(Err(Refusal::Unavailable))
+    }
+
+    /// Sets a block aside for the member `who` and signs the delegation.
+    pub async fn delegate(&self, who: String, block_len: u8, now_unix_ms: u64) -> Result<(DelegationEntry, Signed<Delegation>), AdmissionError> {
+        self.call(|reply| Job::Delegate { who, block_len, now_unix_ms, reply }).await?
     }
 
     pub async fn create_token(&self, spec: TokenSpec) -> Result<(String, TokenEntry), AdmissionError> {
@@ -90,6 +98,10 @@ impl AdmissionHandle {
 
     pub async fn revoke_token(&self, id: TokenId) -> Result<TokenEntry, AdmissionError> {
         self.call(|reply| Job::RevokeToken { id, reply }).await?
+    }
+
+    pub async fn delegations(&self) -> Result<Vec<DelegationEntry>, AdmissionError> {
+        self.call(|reply| Job::ListDelegations { reply }).await
     }
 
     pub async fn grants(&self) -> Result<Vec<GrantEntry>, AdmissionError> {
@@ -137,6 +149,13 @@ impl Worker {
                     }
                     let _ = reply.send(result);
                 }
+                Job::Delegate { who, block_len, now_unix_ms, reply } => {
+                    let result = self.change(|a| a.delegate(&who, block_len, now_unix_ms).map_err(Change::Store));
+                    if let Ok((entry, _)) = &result {
+                        tracing::info!(cluster = %entry.cluster, block = %entry.block, "delegated a block: the cluster admits its site's nodes");
+                    }
+                    let _ = reply.send(result.map_err(Change::into_error));
+                }
                 Job::CreateToken { spec, reply } => {
                     let now = unix_now();
                     let result = self.change(|a| a.tokens_mut().create(&spec, now).map_err(Change::Store));
@@ -148,6 +167,9 @@ impl Worker {
                 Job::RevokeToken { id, reply } => {
                     let result = self.change(|a| a.tokens_mut().revoke(id).map_err(Change::Store));
                     let _ = reply.send(result.map_err(Change::into_error));
+                }
+                Job::ListDelegations { reply } => {
+                    let _ = reply.send(self.authority.delegations().cloned().collect());
                 }
                 Job::ListGrants { reply } => {
                     let _ = reply.send(self.authority.grants().cloned().collect());

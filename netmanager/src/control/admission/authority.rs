@@ -14,11 +14,12 @@ use ipnet::Ipv4Net;
 use libp2p_identity::{Keypair, PeerId};
 use serde::{Deserialize, Serialize};
 
+use super::delegation::{check_chain, DelegationEntry};
 use super::pool::SubnetPool;
 use super::tokens::{TokenId, TokenProblem, TokenStore};
 use super::{AdmissionError, Refusal};
 use crate::control::wire::protocol::JoinRequest;
-use crate::control::wire::records::{Revocation, SubnetGrant, MAX_NAME};
+use crate::control::wire::records::{Delegation, Revocation, SubnetGrant, MAX_NAME};
 use crate::control::wire::Signed;
 
 /// What the authority remembers of one member.
@@ -44,6 +45,20 @@ pub struct AuthorityState {
     pub tokens: TokenStore,
     /// Revoked (node, serial): served to members in syncs.
     pub revoked: Vec<(String, u64)>,
+    /// Blocks set aside for clusters (on the pinned authority).
+    #[serde(default)]
+    pub delegations: Vec<DelegationEntry>,
+    /// On a delegate: the authority's delegation, handed out with every grant.
+    #[serde(default)]
+    pub delegated: Option<Signed<Delegation>>,
+}
+
+/// A grant as the joiner gets it: with the delegation when a delegate
+/// signed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Granted {
+    pub grant: Signed<SubnetGrant>,
+    pub delegation: Option<Signed<Delegation>>,
 }
 
 /// The authority: its key, the pool and what it has handed out.
@@ -56,6 +71,8 @@ pub struct Authority {
     next_serial: u64,
     revocations: Vec<Signed<Revocation>>,
     revoked: Vec<(String, u64)>,
+    delegations: BTreeMap<PeerId, DelegationEntry>,
+    delegated: Option<Signed<Delegation>>,
 }
 
 impl Authority {
@@ -71,6 +88,11 @@ impl Authority {
             }
             grants.insert(grant.node, grant);
         }
+        let mut delegations = BTreeMap::new();
+        for entry in state.delegations {
+            pool.reserve_block(&entry.cluster, entry.block)?;
+            delegations.insert(entry.cluster, entry);
+        }
         let mut authority = Authority {
             keypair,
             pool,
@@ -79,6 +101,8 @@ impl Authority {
             next_serial: state.next_serial.max(1),
             revocations: Vec::new(),
             revoked: Vec::new(),
+            delegations,
+            delegated: state.delegated,
         };
         for (node, serial) in state.revoked {
             if let Ok(peer) = node.parse::<PeerId>() {
@@ -120,6 +144,61 @@ impl Authority {
             grants: self.grants.values().cloned().collect(),
             tokens: self.tokens.clone(),
             revoked: self.revoked.clone(),
+            delegations: self.delegations.values().cloned().collect(),
+            delegated: self.delegated.clone(),
+        }
+    }
+
+    /// A delegate's authority: its own key, a pool over the delegated block,
+    /// the delegation handed out with each grant. The caller has checked
+    /// the delegation ([`super::verify_delegation`]).
+    pub fn delegate_of(keypair: Keypair, delegation: Signed<Delegation>, block: Ipv4Net, prefix_len: u8, mut state: AuthorityState) -> Result<Authority, AdmissionError> {
+        state.delegated = Some(delegation);
+        Authority::new(keypair, SubnetPool::new(block, prefix_len)?, state)
+    }
+
+    /// On a delegate: the delegation its grants come with.
+    pub fn delegation(&self) -> Option<&Signed<Delegation>> {
+        self.delegated.as_ref()
+    }
+
+    /// Blocks set aside for clusters.
+    pub fn delegations(&self) -> impl Iterator<Item = &DelegationEntry> {
+        self.delegations.values()
+    }
+
+    /// Sets a `/block_len` of the pool aside for the member `who` (name or
+    /// peer id) and signs the delegation; asked again, the same block and
+    /// serial, signed anew. On success the state changed: persist it.
+    pub fn delegate(&mut self, who: &str, block_len: u8, now_unix_ms: u64) -> Result<(DelegationEntry, Signed<Delegation>), AdmissionError> {
+        if self.delegated.is_some() {
+            return Err(AdmissionError::NotDelegable(format!("{who} (this node is itself a delegate; only the pinned authority delegates)")));
+        }
+        let cluster = self.member(who).ok_or_else(|| AdmissionError::NotDelegable(who.to_owned()))?;
+        if cluster == self.peer_id() {
+            return Err(AdmissionError::NotDelegable(format!("{who} (the authority itself)")));
+        }
+        let entry = match self.delegations.get(&cluster) {
+            Some(held) => held.clone(),
+            None => {
+                let block = self.pool.grant_block(&cluster, block_len)?;
+                let entry = DelegationEntry { cluster, block, serial: self.next_serial, issued_unix_ms: now_unix_ms };
+                self.next_serial += 1;
+                self.delegations.insert(cluster, entry.clone());
+                entry
+            }
+        };
+        let cluster_grant_serial = self.grants.get(&cluster).map_or(0, |g| g.serial);
+        let delegation =
+            Delegation { cluster: cluster.to_bytes(), block: entry.block, serial: entry.serial, cluster_grant_serial, issued_unix_ms: entry.issued_unix_ms };
+        Ok((entry, Signed::sign(&delegation, &self.keypair)?))
+    }
+
+    /// A member by peer id or name.
+    fn member(&self, who: &str) -> Option<PeerId> {
+        match who.parse::<PeerId>() {
+            Ok(peer) if self.grants.contains_key(&peer) => Some(peer),
+            _ => self.grants.values().find(|g| g.name == who).map(|g| g.node),
         }
     }
 
@@ -127,7 +206,7 @@ impl Authority {
     /// holds a grant gets it again (re-signed, same serial) when its name
     /// and key are unchanged, without using up its token; otherwise names
     /// and keys must be free. On success the state changed: persist it.
-    pub fn admit(&mut self, node: &PeerId, request: &JoinRequest, now_unix_ms: u64) -> Result<Signed<SubnetGrant>, Refusal> {
+    pub fn admit(&mut self, node: &PeerId, request: &JoinRequest, now_unix_ms: u64) -> Result<Granted, Refusal> {
         let token = match self.tokens.check(&request.token, now_unix_ms / 1000) {
             Ok(id) => id,
             Err(TokenProblem::Missing) => return Err(Refusal::NoToken),
@@ -137,7 +216,7 @@ impl Authority {
             }
         };
         let grant = self.grant(node, &request.name, request.wg_public_key, Some(token), now_unix_ms)?;
-        Ok(grant)
+        Ok(Granted { grant, delegation: self.delegated.clone() })
     }
 
     /// Grants the authority its own subnet (it is a member too), no token.
@@ -198,15 +277,17 @@ impl Authority {
     /// Removes a member (by peer id or name): its subnet, name and key are
     /// free again, and the signed revocation tells members to drop it.
     pub fn revoke(&mut self, who: &str) -> Result<(GrantEntry, Signed<Revocation>), AdmissionError> {
-        let node = match who.parse::<PeerId>() {
-            Ok(peer) if self.grants.contains_key(&peer) => peer,
-            _ => self.grants.values().find(|g| g.name == who).map(|g| g.node).ok_or_else(|| AdmissionError::NoSuchMember(who.to_owned()))?,
-        };
+        let node = self.member(who).ok_or_else(|| AdmissionError::NoSuchMember(who.to_owned()))?;
         if node == self.peer_id() {
             return Err(AdmissionError::RevokeSelf);
         }
         let entry = self.grants.remove(&node).ok_or_else(|| AdmissionError::NoSuchMember(who.to_owned()))?;
         self.pool.release(&node);
+        // A removed cluster's block comes back; members drop the nodes it
+        // admitted when they see the revocation.
+        if self.delegations.remove(&node).is_some() {
+            self.pool.release_block(&node);
+        }
         let signed = self.remember_revocation(node, entry.serial)?;
         Ok((entry, signed))
     }
@@ -258,21 +339,33 @@ impl Default for GrantRules {
 /// A grant's content after [`verify_grant`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantInfo {
+    /// Who signed the grant: the authority, or a delegate of it.
+    pub issuer: PeerId,
+    /// For a delegate's grant: the serial of the delegate's own grant that
+    /// its delegation is bound to (revoking that voids this one too).
+    pub delegate_grant_serial: Option<u64>,
     pub subnet: Ipv4Net,
     pub name: String,
     pub wg_public_key: [u8; 32],
     pub serial: u64,
 }
 
-/// Checks a grant: signed by `authority`, for `node`, a subnet of the
-/// configured size inside the pool, a valid name. Returns what it grants.
-pub fn verify_grant(grant: &Signed<SubnetGrant>, authority: &PeerId, node: &PeerId, rules: &GrantRules) -> Result<GrantInfo, AdmissionError> {
+/// Checks a grant: signed by `authority` (or by a delegate, with the
+/// authority's `delegation` to it, for a subnet of the delegated block),
+/// for `node`, a subnet of the configured size inside the pool, a valid
+/// name. Returns what it grants.
+pub fn verify_grant(
+    grant: &Signed<SubnetGrant>,
+    delegation: Option<&Signed<Delegation>>,
+    authority: &PeerId,
+    node: &PeerId,
+    rules: &GrantRules,
+) -> Result<GrantInfo, AdmissionError> {
     let verified = grant.verify()?;
-    if verified.signer != *authority {
-        let (signer, authority) = (verified.signer.to_string(), authority.to_string());
-        return Err(AdmissionError::NotAuthority { signer, authority });
-    }
+    let issuer = verified.signer;
     let value = verified.value;
+    let delegate_grant_serial =
+        if issuer == *authority { None } else { Some(check_chain(delegation, &issuer, value.subnet, authority, rules)?.cluster_grant_serial) };
     let grant_for = PeerId::from_bytes(&value.node).map_err(AdmissionError::BadPeerId)?;
     if grant_for != *node {
         let (grant_for, node) = (grant_for.to_string(), node.to_string());
@@ -285,10 +378,10 @@ pub fn verify_grant(grant: &Signed<SubnetGrant>, authority: &PeerId, node: &Peer
     if !valid_name(&value.name) {
         return Err(AdmissionError::GrantName(value.name));
     }
-    Ok(GrantInfo { subnet, name: value.name, wg_public_key: value.wg_public_key, serial: value.serial })
+    Ok(GrantInfo { issuer, delegate_grant_serial, subnet, name: value.name, wg_public_key: value.wg_public_key, serial: value.serial })
 }
 
-mod peer_text {
+pub(super) mod peer_text {
     use libp2p_identity::PeerId;
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -16,13 +16,13 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{request_response, Multiaddr, Swarm};
 use libp2p_identity::{Keypair, PeerId};
 
-use super::authority::{verify_grant, Authority, GrantInfo, GrantRules};
+use super::authority::{verify_grant, Authority, GrantInfo, GrantRules, Granted};
 use super::store::AuthorityStore;
 use super::{Refusal, SubnetPool};
 use crate::control::config::ControlConfig;
 use crate::control::swarm::{build, Behaviour, BehaviourEvent};
 use crate::control::wire::protocol::{ControlRequest, ControlResponse, JoinRequest};
-use crate::control::wire::records::SubnetGrant;
+use crate::control::wire::records::{Delegation, SubnetGrant};
 use crate::control::wire::{decode, encode, Signed};
 use crate::control::{identity, ControlError};
 use crate::files::write_atomic;
@@ -40,6 +40,8 @@ pub struct Admitted {
     /// On the authority: its decisions and their store.
     pub authority: Option<(Authority, AuthorityStore)>,
     pub grant: Signed<SubnetGrant>,
+    /// When a cluster (a delegate of the authority) admitted this node.
+    pub delegation: Option<Signed<Delegation>>,
     pub info: GrantInfo,
     pub incarnation: u32,
 }
@@ -87,9 +89,9 @@ pub async fn enter(config: &ControlConfig, who: JoinAs) -> Result<Admitted, Cont
             .admit_self(&name, who.wg_public_key, super::actor::unix_now_ms())
             .map_err(|refusal| ControlError::JoinRefused { by: "this node (the authority)".into(), refusal })?;
         store.save(&authority.state())?;
-        let info = verify_grant(&grant, &local, &local, &rules)?;
+        let info = verify_grant(&grant, None, &local, &local, &rules)?;
         tracing::info!(subnet = %info.subnet, %name, peer_id = %local, "admission authority: granted ourselves a subnet");
-        Admitted { swarm, keypair, authority_peer: local, authority: Some((authority, store)), grant, info, incarnation }
+        Admitted { swarm, keypair, authority_peer: local, authority: Some((authority, store)), grant, delegation: None, info, incarnation }
     } else {
         let grant_path = config.state_dir.join(GRANT_FILE);
         let kept = load_grant(&grant_path, &local, &rules)?;
@@ -102,23 +104,30 @@ pub async fn enter(config: &ControlConfig, who: JoinAs) -> Result<Admitted, Cont
             same
         });
         match kept {
-            Some((authority_peer, grant, info)) => {
-                tracing::info!(subnet = %info.subnet, authority = %authority_peer, "rejoining with the grant kept from the last run");
-                Admitted { swarm, keypair, authority_peer, authority: None, grant, info, incarnation }
+            Some((authority_peer, Granted { grant, delegation }, info)) => {
+                tracing::info!(subnet = %info.subnet, authority = %authority_peer, issuer = %info.issuer, "rejoining with the grant kept from the last run");
+                Admitted { swarm, keypair, authority_peer, authority: None, grant, delegation, info, incarnation }
             }
             None => {
                 let authority = config.pinned_authority()?.ok_or(ControlError::NotPinned)?;
                 let token = who.token.clone().unwrap_or_default();
                 let request = JoinRequest { token, name: name.clone(), wg_public_key: who.wg_public_key };
-                let grant = join(&mut swarm, authority, &config.bootstrap_addrs(), request).await?;
-                let info = verify_grant(&grant, &authority, &local, &rules)?;
+                // A site's nodes join through their cluster (a delegate):
+                // its grant is believed through the authority's delegation.
+                let admitter = config.admitter()?.unwrap_or(authority);
+                let granted = join(&mut swarm, admitter, &config.bootstrap_addrs(), request).await?;
+                let info = verify_grant(&granted.grant, granted.delegation.as_ref(), &authority, &local, &rules)?;
+                if info.issuer != admitter {
+                    return Err(ControlError::Protocol(format!("the grant is signed by {}, not by {admitter} whom we asked", info.issuer)));
+                }
                 if info.name != name || info.wg_public_key != who.wg_public_key {
                     return Err(ControlError::Protocol("the authority's grant names another node name or key".into()));
                 }
-                save_grant(&grant_path, &authority, &grant)?;
-                close(&mut swarm, authority).await;
-                tracing::info!(subnet = %info.subnet, %authority, %name, "joined the mesh");
-                Admitted { swarm, keypair, authority_peer: authority, authority: None, grant, info, incarnation }
+                save_grant(&grant_path, &authority, &granted)?;
+                close(&mut swarm, admitter).await;
+                tracing::info!(subnet = %info.subnet, %authority, %admitter, %name, "joined the mesh");
+                let Granted { grant, delegation } = granted;
+                Admitted { swarm, keypair, authority_peer: authority, authority: None, grant, delegation, info, incarnation }
             }
         }
     };
@@ -146,11 +155,12 @@ async fn listen(mut admitted: Admitted, addr: SocketAddr) -> Result<Admitted, Co
     Ok(admitted)
 }
 
-/// Dials the pinned authority at every bootstrap address (the noise
-/// handshake proves who answers: another peer at an address fails it) and
-/// presents the token on the first connection that is really the
-/// authority's. Nothing else is listened to.
-async fn join(swarm: &mut Swarm<Behaviour>, authority: PeerId, addrs: &[SocketAddr], request: JoinRequest) -> Result<Signed<SubnetGrant>, ControlError> {
+/// Dials the admitter (the pinned authority, or the cluster it delegated
+/// to) at every bootstrap address (the noise handshake proves who answers:
+/// another peer at an address fails it) and presents the token on the
+/// first connection that is really the admitter's. Nothing else is
+/// listened to.
+async fn join(swarm: &mut Swarm<Behaviour>, authority: PeerId, addrs: &[SocketAddr], request: JoinRequest) -> Result<Granted, ControlError> {
     if addrs.is_empty() {
         return Err(ControlError::NoBootstrap);
     }
@@ -192,7 +202,7 @@ async fn join(swarm: &mut Swarm<Behaviour>, authority: PeerId, addrs: &[SocketAd
                     message: request_response::Message::Response { response, .. },
                     ..
                 })) if peer == authority => match response {
-                    ControlResponse::Joined { grant } => return Ok(grant),
+                    ControlResponse::Joined { grant, delegation } => return Ok(Granted { grant, delegation }),
                     ControlResponse::Refused(refusal) => {
                         return Err(ControlError::JoinRefused { by: authority.to_string(), refusal });
                     }
@@ -227,21 +237,31 @@ async fn close(swarm: &mut Swarm<Behaviour>, peer: PeerId) {
     }
 }
 
-fn load_grant(path: &Path, local: &PeerId, rules: &GrantRules) -> Result<Option<(PeerId, Signed<SubnetGrant>, GrantInfo)>, ControlError> {
+/// What the grant file holds: the pinned authority, the grant and (for a
+/// node a cluster admitted) the delegation.
+type KeptGrant = (Vec<u8>, Signed<SubnetGrant>, Option<Signed<Delegation>>);
+
+fn load_grant(path: &Path, local: &PeerId, rules: &GrantRules) -> Result<Option<(PeerId, Granted, GrantInfo)>, ControlError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ControlError::State(path.to_owned(), e.to_string())),
     };
     let fail = |e: String| ControlError::State(path.to_owned(), format!("{e}; delete it to join afresh"));
-    let (authority, grant): (Vec<u8>, Signed<SubnetGrant>) = decode(&bytes).map_err(|e| fail(e.to_string()))?;
+    // Files written before delegation held (authority, grant).
+    let kept: KeptGrant = match decode::<KeptGrant>(&bytes) {
+        Ok(kept) => kept,
+        Err(_) => decode::<(Vec<u8>, Signed<SubnetGrant>)>(&bytes).map(|(a, g)| (a, g, None)).map_err(|e| fail(e.to_string()))?,
+    };
+    let (authority, grant, delegation) = kept;
     let authority = PeerId::from_bytes(&authority).map_err(|e| fail(e.to_string()))?;
-    let info = verify_grant(&grant, &authority, local, rules).map_err(|e| fail(e.to_string()))?;
-    Ok(Some((authority, grant, info)))
+    let info = verify_grant(&grant, delegation.as_ref(), &authority, local, rules).map_err(|e| fail(e.to_string()))?;
+    Ok(Some((authority, Granted { grant, delegation }, info)))
 }
 
-fn save_grant(path: &Path, authority: &PeerId, grant: &Signed<SubnetGrant>) -> Result<(), ControlError> {
-    let bytes = encode(&(authority.to_bytes(), grant)).map_err(|e| ControlError::State(path.to_owned(), e.to_string()))?;
+fn save_grant(path: &Path, authority: &PeerId, granted: &Granted) -> Result<(), ControlError> {
+    let kept: KeptGrant = (authority.to_bytes(), granted.grant.clone(), granted.delegation.clone());
+    let bytes = encode(&kept).map_err(|e| ControlError::State(path.to_owned(), e.to_string()))?;
     write_atomic(path, &bytes).map_err(|e| ControlError::State(path.to_owned(), e.to_string()))
 }
 

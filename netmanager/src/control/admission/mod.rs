@@ -3,6 +3,8 @@
 //! * [`authority`]: the authority's decisions (tokens, subnets, names,
 //!   keys, grants, revocations), pure; [`verify_grant`] is what every
 //!   member checks.
+//! * [`delegation`]: a cluster admitting its site's nodes on the
+//!   authority's behalf, and the chain members check.
 //! * [`pool`]: the subnet pool, [`tokens`]: join tokens, pure.
 //! * [`store`]: the authority's state on disk (atomic, fsynced).
 //! * [`actor`]: the authority on a thread of its own, so fsyncs never run
@@ -12,6 +14,8 @@
 
 pub mod actor;
 pub mod authority;
+pub mod delegate;
+pub mod delegation;
 pub mod join;
 pub mod pool;
 pub mod store;
@@ -19,7 +23,8 @@ pub mod token_file;
 pub mod tokens;
 
 pub use actor::AdmissionHandle;
-pub use authority::{verify_grant, Authority, GrantEntry, GrantInfo, GrantRules};
+pub use authority::{verify_grant, Authority, GrantEntry, GrantInfo, GrantRules, Granted};
+pub use delegation::{verify_delegation, DelegationEntry, DelegationInfo};
 pub use pool::SubnetPool;
 pub use tokens::{generate_token, TokenEntry, TokenId, TokenSpec, TokenState};
 
@@ -106,8 +111,18 @@ pub enum AdmissionError {
     Signed(#[from] SignedError),
     #[error("grant names an invalid peer id: {0}")]
     BadPeerId(libp2p_identity::ParseError),
-    #[error("grant signed by {signer}, which is not the pinned authority {authority}")]
+    #[error("grant signed by {signer}, which is not the pinned authority {authority} (and no delegation from it came with the grant)")]
     NotAuthority { signer: String, authority: String },
+    #[error("grant signed by {signer}, but the delegation beside it is for {delegate}")]
+    DelegationMismatch { signer: String, delegate: String },
+    #[error("delegated grant for {subnet} lies outside the delegate's block {block}")]
+    OutsideBlock { subnet: Ipv4Net, block: Ipv4Net },
+    #[error("delegation of {block}: not an aligned block of the pool {pool} holding whole /{prefix_len} subnets")]
+    DelegationShape { block: Ipv4Net, pool: Ipv4Net, prefix_len: u8 },
+    #[error("the delegation is for {delegate}, not for this node {node}")]
+    NotOurDelegation { delegate: String, node: String },
+    #[error("{0} is not a member the authority granted itself; a cluster must join the authority before it can be delegated a block")]
+    NotDelegable(String),
     #[error("grant is for node {grant_for}, not for {node}")]
     WrongNode { grant_for: String, node: String },
     #[error("grant for {subnet} is not a /{prefix_len} inside {pool}")]

@@ -25,6 +25,8 @@ pub struct SubnetPool {
     prefix_len: u8,
     by_node: BTreeMap<PeerId, Ipv4Net>,
     by_start: BTreeMap<u32, PeerId>,
+    /// Blocks delegated to clusters, which grant their subnets themselves.
+    blocks: BTreeMap<PeerId, Ipv4Net>,
 }
 
 impl Default for SubnetPool {
@@ -35,6 +37,7 @@ impl Default for SubnetPool {
             prefix_len: SUBNET_PREFIX,
             by_node: BTreeMap::new(),
             by_start: BTreeMap::new(),
+            blocks: BTreeMap::new(),
         }
     }
 }
@@ -61,29 +64,69 @@ impl SubnetPool {
         let step = 1u64 << (32 - self.prefix_len);
         let count = 1u64 << (self.prefix_len - self.pool.prefix_len());
         let base = u64::from(u32::from(self.pool.network()));
-        // Starts are aligned and sorted, so the first mismatch is the lowest gap.
-        let mut index = 0u64;
-        for &start in self.by_start.keys() {
-            if u64::from(start) != base + index * step {
-                break;
-            }
-            index += 1;
-        }
-        let start = u32::try_from(base + index * step)
-            .ok()
-            .filter(|_| index < count);
-        let subnet = start.and_then(|s| Ipv4Net::new(Ipv4Addr::from(s), self.prefix_len).ok());
-        let Some(subnet) = subnet else {
-            return Err(AdmissionError::PoolExhausted {
-                pool: self.pool,
-                prefix_len: self.prefix_len,
-            });
+        // Lowest free subnet outside every delegated block: at most 2^(prefix
+        // − pool prefix) candidates (1024 for a /16 pool), so a scan is fine.
+        let free = (0..count).filter_map(|i| u32::try_from(base + i * step).ok()).find(|start| {
+            !self.by_start.contains_key(start) && !self.blocks.values().any(|b| b.contains(&std::net::Ipv4Addr::from(*start)))
+        });
+        let Some(subnet) = free.and_then(|s| Ipv4Net::new(Ipv4Addr::from(s), self.prefix_len).ok()) else {
+            return Err(AdmissionError::PoolExhausted { pool: self.pool, prefix_len: self.prefix_len });
         };
         self.insert(*node, subnet);
         Ok(subnet)
     }
 
-    /// Forgets `node`'s subnet so it can be handed out again.
+    /// Sets the lowest free, aligned `/block_len` of the pool aside for the
+    /// delegate `node` (the same block again if it holds one): no subnet of
+    /// it is granted here any more.
+    pub fn grant_block(&mut self, node: &PeerId, block_len: u8) -> Result<Ipv4Net, AdmissionError> {
+        if let Some(block) = self.blocks.get(node) {
+            return Ok(*block);
+        }
+        if block_len < self.pool.prefix_len() || block_len > self.prefix_len {
+            return Err(AdmissionError::PoolShape { pool: self.pool, prefix_len: block_len });
+        }
+        let step = 1u64 << (32 - block_len);
+        let count = 1u64 << (block_len - self.pool.prefix_len());
+        let base = u64::from(u32::from(self.pool.network()));
+        let free = (0..count)
+            .filter_map(|i| u32::try_from(base + i * step).ok())
+            .filter_map(|start| Ipv4Net::new(Ipv4Addr::from(start), block_len).ok())
+            .find(|block| self.block_is_free(block));
+        let block = free.ok_or(AdmissionError::PoolExhausted { pool: self.pool, prefix_len: block_len })?;
+        self.blocks.insert(*node, block);
+        Ok(block)
+    }
+
+    /// Restores a block set aside earlier (from the authority's state).
+    pub fn reserve_block(&mut self, node: &PeerId, block: Ipv4Net) -> Result<(), AdmissionError> {
+        let refuse = |reason: &str| AdmissionError::Reserve { node: node.to_string(), subnet: block, reason: reason.to_owned() };
+        if block.trunc() != block || !self.pool.contains(&block) || block.prefix_len() > self.prefix_len {
+            return Err(refuse("not an aligned block of the pool"));
+        }
+        if self.blocks.get(node).is_some_and(|held| *held == block) {
+            return Ok(());
+        }
+        if !self.block_is_free(&block) {
+            return Err(refuse("overlaps a granted subnet or another block"));
+        }
+        self.blocks.insert(*node, block);
+        Ok(())
+    }
+
+    pub fn release_block(&mut self, node: &PeerId) -> Option<Ipv4Net> {
+        self.blocks.remove(node)
+    }
+
+    pub fn block_of(&self, node: &PeerId) -> Option<Ipv4Net> {
+        self.blocks.get(node).copied()
+    }
+
+    fn block_is_free(&self, block: &Ipv4Net) -> bool {
+        let overlaps = |a: &Ipv4Net, b: &Ipv4Net| a.contains(b) || b.contains(a);
+        !self.by_node.values().any(|s| overlaps(s, block)) && !self.blocks.values().any(|b| overlaps(b, block))
+    }
+
     pub fn release(&mut self, node: &PeerId) {
         if let Some(subnet) = self.by_node.remove(node) {
             self.by_start.remove(&u32::from(subnet.network()));
@@ -107,6 +150,9 @@ impl SubnetPool {
         }
         if !self.pool.contains(&subnet) {
             return Err(refuse(format!("outside the pool {}", self.pool)));
+        }
+        if let Some((owner, block)) = self.blocks.iter().find(|(_, b)| b.contains(&subnet)) {
+            return Err(refuse(format!("inside {block}, delegated to {owner}")));
         }
         let owner = self.by_start.get(&u32::from(subnet.network()));
         match (self.by_node.get(node), owner) {

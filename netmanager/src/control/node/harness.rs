@@ -106,10 +106,10 @@ impl Harness {
             self.authority.admit_self(name, wg, 0).expect("self grant")
         } else {
             let request = JoinRequest { token: self.token.clone(), name: name.into(), wg_public_key: wg };
-            self.authority.admit(&peer, &request, 0).expect("grant")
+            self.authority.admit(&peer, &request, 0).expect("grant").grant
         };
         let rules = GrantRules::default();
-        let info = verify_grant(&grant, &self.authority.peer_id(), &peer, &rules).expect("valid grant");
+        let info = verify_grant(&grant, None, &self.authority.peer_id(), &peer, &rules).expect("valid grant");
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, index as u8 + 1)), 50103);
         let settings = NodeSettings {
             keypair: keypair.clone(),
@@ -117,6 +117,7 @@ impl Harness {
             is_authority: index == 0,
             rules,
             grant,
+            delegation: None,
             info,
             endpoints: vec![addr],
             control: vec![addr],

@@ -11,7 +11,7 @@ use libp2p_identity::PeerId;
 
 use super::{ControlNode, Done, NodeSettings, Output};
 use crate::control::vivaldi::Coordinate;
-use crate::control::wire::records::{NodeRecord, SubnetGrant, MAX_INSTANCES};
+use crate::control::wire::records::{Delegation, NodeRecord, SubnetGrant, MAX_INSTANCES};
 use crate::control::wire::{Bounded, Signed};
 use crate::control::ControlError;
 
@@ -20,6 +20,7 @@ pub struct LocalNode {
     name: String,
     subnet: Ipv4Net,
     grant: Signed<SubnetGrant>,
+    delegation: Option<Signed<Delegation>>,
     endpoints: Vec<SocketAddr>,
     control: Vec<SocketAddr>,
     location: Option<Location>,
@@ -33,6 +34,7 @@ impl LocalNode {
             name: settings.info.name.clone(),
             subnet: settings.info.subnet,
             grant: settings.grant.clone(),
+            delegation: settings.delegation.clone(),
             endpoints: settings.endpoints.clone(),
             control: settings.control.clone(),
             location: settings.location,
@@ -66,6 +68,7 @@ impl LocalNode {
             endpoints: Bounded::truncate(self.endpoints.clone()),
             control: Bounded::truncate(self.control.clone()),
             grant: self.grant.clone(),
+            delegation: self.delegation.clone(),
             location: self.location,
             coordinate,
             version,

@@ -38,14 +38,14 @@ use dns::{InstanceKey, InstanceSpec, Location};
 use libp2p_identity::{Keypair, PeerId};
 use overlay::PeerConfig;
 
-use super::admission::{GrantInfo, GrantRules, Refusal};
+use super::admission::{GrantInfo, GrantRules, Granted, Refusal};
 use super::latency::{Explorer, RttTracker};
 use super::membership::{Change, Membership};
 use super::projection::{DirectoryOp, Projection};
 use super::view::{ControlView, LocalView};
 use super::vivaldi::{Coordinate, Vivaldi, VivaldiConfig};
 use super::wire::protocol::{ControlRequest, ControlResponse, JoinRequest, ProbeRequest, ProbeResponse};
-use super::wire::records::{Gossip, SubnetGrant};
+use super::wire::records::{Delegation, Gossip, SubnetGrant};
 use super::wire::Signed;
 use super::ControlError;
 use limits::BucketMap;
@@ -90,7 +90,9 @@ pub enum Input {
     /// A request we sent failed (unreachable, closed, timed out).
     Failed { id: RequestId },
     /// The authority's answer to a join handed to it by [`Output::Admit`].
-    Admitted { reply: ReplyId, result: Result<Signed<SubnetGrant>, Refusal> },
+    Admitted { reply: ReplyId, result: Result<Granted, Refusal> },
+    /// This node now admits nodes for the authority (a delegation was installed).
+    Delegated,
     /// Time passes; the driver sends one every [`TICK`].
     Tick,
     Command { id: CommandId, command: Command },
@@ -145,6 +147,8 @@ pub struct NodeSettings {
     pub is_authority: bool,
     pub rules: GrantRules,
     pub grant: Signed<SubnetGrant>,
+    /// The authority's delegation, when a cluster admitted this node.
+    pub delegation: Option<Signed<Delegation>>,
     pub info: GrantInfo,
     pub endpoints: Vec<SocketAddr>,
     pub control: Vec<SocketAddr>,
@@ -243,6 +247,10 @@ impl ControlNode {
             Input::ProbeResponse { from, id, response } => self.on_probe_response(from, id, response, now, &mut out),
             Input::Failed { id } => self.on_failed(id, now, &mut out),
             Input::Admitted { reply, result } => self.on_admitted(reply, result, &mut out),
+            Input::Delegated => {
+                tracing::info!("delegation installed: this node now admits nodes for the authority");
+                self.is_authority = true;
+            }
             Input::Tick => self.on_tick(now, &mut out),
             Input::Command { id, command } => self.on_command(id, command, now, &mut out),
         }

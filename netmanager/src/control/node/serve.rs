@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use libp2p_identity::PeerId;
 
 use super::{Connection, ControlNode, Output, ReplyId, RequestId};
-use crate::control::admission::Refusal;
+use crate::control::admission::{Granted, Refusal};
 use crate::control::membership::{Liveness, Rejection};
 use crate::control::wire::protocol::{ControlRequest, ControlResponse, Page, SyncRequest, PAGE_BUDGET, PAGE_ITEMS};
-use crate::control::wire::records::{Gossip, SubnetGrant};
+use crate::control::wire::records::Gossip;
 use crate::control::wire::{Bounded, Signed};
 
 /// A connection that has not shown itself to be a member's is closed after this.
@@ -152,14 +152,14 @@ impl ControlNode {
         self.serving.syncs.remove(&id).is_some()
     }
 
-    pub(super) fn on_admitted(&mut self, reply: ReplyId, result: Result<Signed<SubnetGrant>, Refusal>, out: &mut Vec<Output>) {
+    pub(super) fn on_admitted(&mut self, reply: ReplyId, result: Result<Granted, Refusal>, out: &mut Vec<Output>) {
         if let Some(peer) = self.serving.admits.remove(&reply) {
             if result.is_err() {
                 self.serving.joining.remove(&peer);
             }
         }
         let response = match result {
-            Ok(grant) => ControlResponse::Joined { grant },
+            Ok(Granted { grant, delegation }) => ControlResponse::Joined { grant, delegation },
             Err(refusal) => ControlResponse::Refused(refusal),
         };
         out.push(Output::ReplyControl { reply, response });

@@ -22,7 +22,7 @@ use libp2p::StreamProtocol;
 use serde::{Deserialize, Serialize};
 
 use super::bounded::Bounded;
-use super::records::{InstanceSet, Leave, NodeRecord, Revocation, SubnetGrant};
+use super::records::{Delegation, InstanceSet, Leave, NodeRecord, Revocation, SubnetGrant};
 use super::signed::Signed;
 use super::{decode, encode};
 use crate::control::admission::Refusal;
@@ -73,7 +73,8 @@ pub struct SyncRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ControlResponse {
-    Joined { grant: Signed<SubnetGrant> },
+    /// The grant, and the authority's delegation when a delegate signed it.
+    Joined { grant: Signed<SubnetGrant>, delegation: Option<Signed<Delegation>> },
     Refused(Refusal),
     Page(Page),
     /// The asker did not prove it is a member.

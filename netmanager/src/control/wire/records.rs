@@ -2,8 +2,11 @@
 //! and are verified ([`super::super::membership`]) before anything uses
 //! them; all of them are small and bounded.
 //!
-//! * [`SubnetGrant`] (by the authority): this identity owns this subnet,
-//!   this name and this tunnel key;
+//! * [`SubnetGrant`] (by the authority, or by a cluster it delegated a
+//!   block to): this identity owns this subnet, this name and this tunnel
+//!   key;
+//! * [`Delegation`] (by the authority): this cluster may grant subnets of
+//!   this block — the middle link of the chain root → cluster → node;
 //! * [`NodeRecord`] (by the node): where it is reachable, its coordinate,
 //!   its grant;
 //! * [`InstanceSet`] (by the node): the service instances it runs;
@@ -56,6 +59,26 @@ impl RecordKind for SubnetGrant {
     const KIND: &'static str = "grove/grant/2";
 }
 
+/// "`cluster` may admit nodes and grant them subnets of `block`", signed by
+/// the pinned authority. A grant signed by `cluster` is believed only with
+/// this beside it, and only for a subnet inside `block`; `serial` is the
+/// authority's, like a grant's. It is bound to the cluster's own grant
+/// (`cluster_grant_serial`): revoking that grant voids the delegation and
+/// every grant made under it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Delegation {
+    /// `PeerId::to_bytes()` of the delegate (a member the authority admitted).
+    pub cluster: Vec<u8>,
+    pub block: Ipv4Net,
+    pub serial: u64,
+    pub cluster_grant_serial: u64,
+    pub issued_unix_ms: u64,
+}
+
+impl RecordKind for Delegation {
+    const KIND: &'static str = "grove/delegation/1";
+}
+
 /// A node's self-description. Its name and tunnel key are the grant's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeRecord {
@@ -63,8 +86,11 @@ pub struct NodeRecord {
     pub endpoints: Bounded<SocketAddr, MAX_ADDRESSES>,
     /// Underlay TCP addresses of the control plane (libp2p).
     pub control: Bounded<SocketAddr, MAX_ADDRESSES>,
-    /// The grant signed by the admission authority.
+    /// The grant signed by the admission authority, or by a delegate…
     pub grant: Signed<SubnetGrant>,
+    /// …with the authority's delegation to it (`None` for a grant the
+    /// authority signed itself).
+    pub delegation: Option<Signed<Delegation>>,
     /// Configured geography.
     pub location: Option<Location>,
     /// The node's network coordinate when the record was signed.
@@ -73,7 +99,7 @@ pub struct NodeRecord {
 }
 
 impl RecordKind for NodeRecord {
-    const KIND: &'static str = "grove/node/2";
+    const KIND: &'static str = "grove/node/3";
 }
 
 /// Every instance a node runs, replaced as a whole on each change (whole

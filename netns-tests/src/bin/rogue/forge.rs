@@ -9,7 +9,7 @@ use dns::{InstanceKey, InstanceSpec};
 use ipnet::Ipv4Net;
 use libp2p_identity::{Keypair, PeerId};
 use netmanager::control::vivaldi::Coordinate;
-use netmanager::control::wire::records::{Gossip, InstanceSet, NodeRecord, SubnetGrant, Suspicion};
+use netmanager::control::wire::records::{Delegation, Gossip, InstanceSet, NodeRecord, SubnetGrant, Suspicion};
 use netmanager::control::wire::{encode, Bounded, RecordKind, Signed};
 
 /// 32 random bytes (tunnel keys, junk).
@@ -56,9 +56,36 @@ pub fn record(
         endpoints: Bounded::truncate(endpoints),
         control: Bounded::truncate(control),
         grant,
+        delegation: None,
         location: None,
         coordinate: Coordinate::origin(),
         version,
+    };
+    Signed::sign(&record, keypair).context("signing a node record")
+}
+
+/// "The authority lets `cluster` admit into `block`", signed by the rogue:
+/// a member making itself a site's authority.
+pub fn self_delegation(signer: &Keypair, cluster: &PeerId, block: Ipv4Net) -> anyhow::Result<Signed<Delegation>> {
+    let delegation = Delegation { cluster: cluster.to_bytes(), block, serial: 1, cluster_grant_serial: u64::MAX, issued_unix_ms: 0 };
+    Signed::sign(&delegation, signer).context("signing a forged delegation")
+}
+
+/// A node record with a grant and a delegation beside it, signed by `keypair`.
+pub fn delegated_record(
+    keypair: &Keypair,
+    grant: Signed<SubnetGrant>,
+    delegation: Signed<Delegation>,
+    advertise: SocketAddr,
+) -> anyhow::Result<Signed<NodeRecord>> {
+    let record = NodeRecord {
+        endpoints: Bounded::truncate(vec![advertise]),
+        control: Bounded::truncate(vec![advertise]),
+        grant,
+        delegation: Some(delegation),
+        location: None,
+        coordinate: Coordinate::origin(),
+        version: 1,
     };
     Signed::sign(&record, keypair).context("signing a node record")
 }

@@ -95,11 +95,11 @@ pub async fn join(args: &MemberArgs) -> anyhow::Result<Joined> {
         wg_public_key,
     });
     let grant = match peer.control(authority, request, Duration::from_secs(10)).await {
-        Ok(ControlResponse::Joined { grant }) => grant,
+        Ok(ControlResponse::Joined { grant, .. }) => grant,
         Ok(ControlResponse::Refused(refusal)) => return Ok(Joined::Refused(format!("{refusal:?}"))),
         other => return Err(anyhow!("the join was answered with {}", answer_kind(&other))),
     };
-    let info = verify_grant(&grant, &authority, &me, &GrantRules::default()).map_err(|e| anyhow!("the authority's grant: {e}"))?;
+    let info = verify_grant(&grant, None, &authority, &me, &GrantRules::default()).map_err(|e| anyhow!("the authority's grant: {e}"))?;
     let version = 1u64 << 32 | 1;
     let addr = SocketAddr::new(ip, args.dial.port());
     let record = forge::record(&keypair, grant.clone(), vec![addr], vec![addr], version)?;

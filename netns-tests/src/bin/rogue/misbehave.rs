@@ -10,7 +10,10 @@
 //!   for the table of sets waiting for their node's record;
 //! * `conflict` (known gap 4): an instance key another node announces;
 //! * `replay` (F20): records captured at join time, replayed later as
-//!   they were and in many byte variants.
+//!   they were and in many byte variants;
+//! * `forge-delegation`: a delegation to itself that it signed, and
+//!   under it grants and records for ghost nodes (a member making itself a
+//!   site's admission authority), by gossip and in its sync answers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -37,6 +40,7 @@ pub enum Mode {
     PendingFill,
     Conflict,
     Replay,
+    ForgeDelegation,
 }
 
 pub struct Misbehave {
@@ -87,6 +91,7 @@ pub async fn run(mut s: Session, m: Misbehave) -> anyhow::Result<Value> {
         Mode::PendingFill => pending_fill(&mut s, end, m.keys).await?,
         Mode::Conflict => conflict(&mut s, end, &m.service, m.number).await?,
         Mode::Replay => replay(&mut s, end, m.replay_after, m.variants).await?,
+        Mode::ForgeDelegation => forge_delegation(&mut s, end).await?,
     };
     let mut summary = s.summary();
     summary["mode"] = json!(format!("{:?}", m.mode));
@@ -273,4 +278,39 @@ async fn replay(s: &mut Session, end: Instant, after: u64, variants: usize) -> a
     until(s, end).await;
     let served = s.peer.seen.syncs_received - syncs_before;
     Ok(json!({ "replayed_versions": replayed, "originals": originals.json(), "variants": mutated.json(), "replay_syncs_served": served }))
+}
+
+/// Ghost nodes "admitted" under a delegation the rogue signed itself: one
+/// inside a block the rogue claims, gossiped every second and served in
+/// sync answers, until `end`.
+async fn forge_delegation(s: &mut Session, end: Instant) -> anyhow::Result<Value> {
+    let me = s.peer.keypair.public().to_peer_id();
+    let block = ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 18, 240, 0), 22).map_err(|e| anyhow!("{e}"))?;
+    let delegation = forge::self_delegation(&s.peer.keypair, &me, block)?;
+    let mut ghosts = Vec::new();
+    for (i, subnet) in block.subnets(26).map_err(|e| anyhow!("{e}"))?.take(4).enumerate() {
+        let key = Keypair::generate_ed25519();
+        let peer = key.public().to_peer_id();
+        let grant = forge::self_grant(&s.peer.keypair, &peer, &format!("ghost-{i}"), subnet, forge::random32())?;
+        ghosts.push(forge::delegated_record(&key, grant, delegation.clone(), s.addr)?);
+    }
+    let mut page = Page { nodes: Bounded::truncate(vec![s.record.clone()]), ..Page::default() };
+    let mut nodes = page.nodes.to_vec();
+    nodes.extend(ghosts.iter().cloned());
+    page.nodes = Bounded::truncate(nodes);
+    s.peer.policy.sync = SyncAnswer::Page(Box::new(page));
+    let mut published = Published::default();
+    let mut rounds = 0usize;
+    while Instant::now() < end {
+        for ghost in &ghosts {
+            published.note(s.peer.publish(forge::gossip(&Gossip::Node(ghost.clone()))?));
+        }
+        rounds += 1;
+        let until_next = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until_next.min(end) {
+            s.peer.pump(Duration::from_millis(50)).await;
+            s.drain_gossip();
+        }
+    }
+    Ok(json!({ "rounds": rounds, "ghosts": ghosts.len(), "block": block.to_string(), "published": published.json() }))
 }

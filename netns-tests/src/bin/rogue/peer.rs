@@ -319,7 +319,7 @@ impl Peer {
                             JoinAnswer::NotAuthority => ControlResponse::Refused(Refusal::NotAuthority),
                             JoinAnswer::SelfGrant => {
                                 match forge::self_grant(&self.keypair, &peer, &join.name, forge::far_subnet(), join.wg_public_key) {
-                                    Ok(grant) => ControlResponse::Joined { grant },
+                                    Ok(grant) => ControlResponse::Joined { grant, delegation: None },
                                     Err(_) => ControlResponse::Refused(Refusal::Unavailable),
                                 }
                             }
