@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::cli::cluster::ClusterArgs;
 use crate::mesh::{connect_from_overlay, listen_on_overlay, resolve_target, LocalNode};
-use crate::proto::{read_frame, write_frame, Message, Tier, PROTOCOL_VERSION};
+use crate::proto::{link, read_frame, write_frame, Message, Tier, PROTOCOL_VERSION};
 use oracle::MeshRtt;
 use state::{ClusterState, ToWorker};
 
@@ -160,21 +160,8 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
 
 /// Keeps the link to the root up, reconnecting with backoff.
 async fn root_link(cluster: Arc<Cluster>, target: String) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match connect_root(&cluster, &target).await {
-            Ok(()) => {
-                tracing::warn!("root link closed; reconnecting");
-                backoff = Duration::from_millis(200);
-            }
-            Err(e) => {
-                tracing::warn!("root link: {e:#}; retrying in {} ms", backoff.as_millis());
-                backoff = (backoff * 2).min(Duration::from_secs(3));
-            }
-        }
-        *cluster.root.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        tokio::time::sleep(backoff).await;
-    }
+    let down = || *cluster.root.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    link::redial("root", || connect_root(&cluster, &target), down).await;
 }
 
 /// Hands the root's delegation to the local netmanager: from then on the
@@ -204,25 +191,14 @@ async fn connect_root(cluster: &Arc<Cluster>, target: &str) -> anyhow::Result<()
         Some(Message::Refused { reason }) => anyhow::bail!("the root refused this cluster: {reason}"),
         other => anyhow::bail!("unexpected answer from the root: {other:?}"),
     }
-    let (tx, mut rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = mpsc::channel(QUEUE);
     *cluster.root.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
     cluster.changed.notify_one();
-    let write = async move {
-        while let Some(message) = rx.recv().await {
-            write_frame(&mut writer, &message).await?;
-        }
-        anyhow::Ok(())
-    };
-    let read = async {
-        while let Some(message) = read_frame(&mut reader).await? {
-            cluster.on_root_message(message);
-        }
-        anyhow::Ok(())
-    };
-    tokio::select! {
-        r = write => r,
-        r = read => r,
-    }
+    link::pump(reader, writer, rx, |message| {
+        cluster.on_root_message(message);
+        std::future::ready(())
+    })
+    .await
 }
 
 /// Reports every second, and right after anything changed.
@@ -271,26 +247,15 @@ async fn serve_worker(cluster: &Arc<Cluster>, stream: TcpStream, peer: SocketAdd
         }
     }
     write_frame(&mut writer, &Message::Welcome { name: name.clone(), delegation: None }).await?;
-    let (tx, mut rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = mpsc::channel(QUEUE);
     let generation = cluster.generation.fetch_add(1, Ordering::Relaxed);
     cluster.workers.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), (generation, tx));
     tracing::info!(worker = %name, %ip, "worker registered");
-    let write = async move {
-        while let Some(message) = rx.recv().await {
-            write_frame(&mut writer, &message).await?;
-        }
-        anyhow::Ok(())
-    };
-    let read = async {
-        while let Some(message) = read_frame(&mut reader).await? {
-            cluster.on_worker_message(&name, message);
-        }
-        anyhow::Ok(())
-    };
-    let outcome = tokio::select! {
-        r = write => r,
-        r = read => r,
-    };
+    let outcome = link::pump(reader, writer, rx, |message| {
+        cluster.on_worker_message(&name, message);
+        std::future::ready(())
+    })
+    .await;
     let current = {
         let mut links = cluster.workers.lock().unwrap_or_else(|p| p.into_inner());
         let current = links.get(&name).is_some_and(|(g, _)| *g == generation);

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod codec;
+pub mod link;
 mod message;
 
 pub use codec::{read_frame, write_frame, ProtoError, MAX_FRAME};

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::Root;
-use crate::proto::{read_frame, write_frame, Message, Tier, PROTOCOL_VERSION};
+use crate::proto::{link, read_frame, write_frame, Message, Tier, PROTOCOL_VERSION};
 
 /// Messages queued per cluster before new ones are dropped (the reconcile
 /// loop sends again what matters).
@@ -69,27 +69,14 @@ async fn serve_cluster(root: &Arc<Root>, stream: TcpStream, peer: SocketAddr) ->
     let location = location.or_else(|| view.location_of(&name));
     let delegation = delegation_for(root, &name).await;
     write_frame(&mut writer, &Message::Welcome { name: name.clone(), delegation }).await?;
-    let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
+    let (tx, rx) = mpsc::channel::<Message>(QUEUE);
     let generation = root.attach(&name, ip, location, tx);
     tracing::info!(cluster = %name, %ip, "cluster registered");
-    let write = async move {
-        while let Some(message) = rx.recv().await {
-            write_frame(&mut writer, &message).await?;
-        }
-        anyhow::Ok(())
-    };
-    let read = async {
-        loop {
-            match read_frame(&mut reader).await? {
-                None => return anyhow::Ok(()),
-                Some(message) => root.on_cluster_message(&name, message),
-            }
-        }
-    };
-    let outcome = tokio::select! {
-        r = write => r,
-        r = read => r,
-    };
+    let outcome = link::pump(reader, writer, rx, |message| {
+        root.on_cluster_message(&name, message);
+        std::future::ready(())
+    })
+    .await;
     root.detach(&name, generation);
     tracing::warn!(cluster = %name, "cluster disconnected");
     outcome

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::cli::worker::WorkerArgs;
 use crate::mesh::{connect_from_overlay, resolve_target, LocalNode};
 use crate::model::{Capacity, InstanceState};
-use crate::proto::{read_frame, write_frame, InstanceReport, Message, Tier, WorkerReport, PROTOCOL_VERSION};
+use crate::proto::{link, read_frame, write_frame, InstanceReport, Message, Tier, WorkerReport, PROTOCOL_VERSION};
 use crate::runtime::{LaunchSpec, RestartPolicy, RuntimeEvent, Supervisor};
 use crate::sla::ServiceSpec;
 
@@ -265,21 +265,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
 }
 
 async fn cluster_link(worker: Arc<Worker>, target: String) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match connect_cluster(&worker, &target).await {
-            Ok(()) => {
-                tracing::warn!("cluster link closed; reconnecting");
-                backoff = Duration::from_millis(200);
-            }
-            Err(e) => {
-                tracing::warn!("cluster link: {e:#}; retrying in {} ms", backoff.as_millis());
-                backoff = (backoff * 2).min(Duration::from_secs(3));
-            }
-        }
-        *worker.cluster.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        tokio::time::sleep(backoff).await;
-    }
+    let down = || *worker.cluster.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    link::redial("cluster", || connect_cluster(&worker, &target), down).await;
 }
 
 async fn connect_cluster(worker: &Arc<Worker>, target: &str) -> anyhow::Result<()> {
@@ -293,23 +280,8 @@ async fn connect_cluster(worker: &Arc<Worker>, target: &str) -> anyhow::Result<(
         Some(Message::Refused { reason }) => anyhow::bail!("the cluster refused this worker: {reason}"),
         other => anyhow::bail!("unexpected answer from the cluster: {other:?}"),
     }
-    let (tx, mut rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = mpsc::channel(QUEUE);
     tx.try_send(worker.status()).ok();
     *worker.cluster.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-    let write = async move {
-        while let Some(message) = rx.recv().await {
-            write_frame(&mut writer, &message).await?;
-        }
-        anyhow::Ok(())
-    };
-    let read = async {
-        while let Some(message) = read_frame(&mut reader).await? {
-            worker.on_message(message).await;
-        }
-        anyhow::Ok(())
-    };
-    tokio::select! {
-        r = write => r,
-        r = read => r,
-    }
+    link::pump(reader, writer, rx, |message| worker.on_message(message)).await
 }
