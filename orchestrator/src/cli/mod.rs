@@ -22,6 +22,7 @@ pub mod rm;
 pub mod root;
 pub mod scale;
 pub mod status;
+pub mod tls;
 pub mod validate;
 pub mod worker;
 
