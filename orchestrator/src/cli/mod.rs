@@ -20,6 +20,7 @@ pub mod ls;
 pub mod nodes;
 pub mod rm;
 pub mod root;
+pub mod root_tls;
 pub mod scale;
 pub mod status;
 pub mod tls;
