@@ -26,6 +26,8 @@ pub mod server;
 pub mod tls;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tls_tests;
 pub mod types;
 
 pub use auth::ApiToken;
