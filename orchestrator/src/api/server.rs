@@ -6,6 +6,11 @@
 //! served at once (more are closed as they arrive), headers must arrive
 //! within [`HEADER_TIMEOUT`], and no connection lives longer than
 //! [`CONNECTION_LIFETIME`]. Bodies are read only after the token is checked.
+//!
+//! With [`ApiServer::with_tls`] each connection is a TLS one: the handshake
+//! runs on the connection's own task, under the same connection cap and
+//! within [`HANDSHAKE_TIMEOUT`], so a client that fails it, stalls in it or
+//! sends garbage loses only its own connection.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,17 +21,22 @@ use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use super::auth::ApiToken;
 use super::routes;
+use super::tls::ServerTls;
 use super::RootApi;
 
 /// Connections served at once unless [`ApiServer::with_max_connections`] says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// A request's headers must arrive within this long.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A TLS handshake must be done within this long (as long as headers get:
+/// a slow client's handshake is what its headers would be over plain HTTP).
+pub const HANDSHAKE_TIMEOUT: Duration = HEADER_TIMEOUT;
 /// Longest a connection may stay open, whatever it does.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 /// On shutdown, requests in flight get this long to finish.
@@ -45,6 +55,8 @@ pub struct ApiServer {
     listener: TcpListener,
     shared: Arc<Shared>,
     max_connections: usize,
+    tls: Option<ServerTls>,
+    handshake_timeout: Duration,
 }
 
 /// What every connection's handler reaches.
@@ -61,7 +73,26 @@ impl ApiServer {
             listener,
             shared: Arc::new(Shared { token, api }),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            tls: None,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
         })
+    }
+
+    /// Serves HTTPS with `tls` instead of plain HTTP.
+    pub fn with_tls(mut self, tls: ServerTls) -> ApiServer {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Another handshake deadline than [`HANDSHAKE_TIMEOUT`] (tests).
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> ApiServer {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// True when it serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Serves at most `max` connections at once (at least 1).
@@ -115,8 +146,19 @@ impl ApiServer {
             };
             let shared = self.shared.clone();
             let stopping = stopping.clone();
+            let tls = self.tls.clone();
+            let handshake_timeout = self.handshake_timeout;
+            // The permit moves into the task and is held through the
+            // handshake: a connection still shaking hands counts.
             tokio::spawn(async move {
-                serve_connection(shared, stream, peer, stopping).await;
+                match tls {
+                    None => serve_connection(shared, stream, peer, stopping).await,
+                    Some(tls) => {
+                        if let Some(stream) = handshake(&tls, stream, peer, handshake_timeout).await {
+                            serve_connection(shared, stream, peer, stopping).await;
+                        }
+                    }
+                }
                 drop(permit);
             });
         }
@@ -131,9 +173,33 @@ impl ApiServer {
     }
 }
 
+/// The server side of a TLS handshake, or `None` (logged at debug only:
+/// anyone on the underlay can fail a handshake, and must not fill the log).
+async fn handshake(
+    tls: &ServerTls,
+    stream: TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(timeout, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "API TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "API TLS handshake not done within {timeout:?}; closed");
+            None
+        }
+    }
+}
+
 /// One connection: HTTP/1.1 with keep-alive, ended by its client, the
 /// lifetime cap, or shutdown (gracefully: the request in flight finishes).
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, mut stopping: watch::Receiver<bool>) {
+async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, mut stopping: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |request| {
         let shared = shared.clone();
         async move {

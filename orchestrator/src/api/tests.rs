@@ -320,7 +320,8 @@ impl RootApi for FakeRoot {
 /// that blocking clients can call it from the test's thread.
 pub(crate) struct TestServer {
     pub(crate) fake: Arc<FakeRoot>,
-    address: SocketAddr,
+    pub(crate) address: SocketAddr,
+    tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -331,22 +332,29 @@ impl TestServer {
     }
 
     fn start_with(advance: bool, max_connections: Option<usize>) -> TestServer {
+        TestServer::start_configured(advance, |server| match max_connections {
+            Some(max) => server.with_max_connections(max),
+            None => server,
+        })
+    }
+
+    /// A server that `configure` sets up further (TLS, limits).
+    pub(crate) fn start_configured(advance: bool, configure: impl FnOnce(ApiServer) -> ApiServer) -> TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
         let fake = Arc::new(FakeRoot::new(advance));
-        let mut server = runtime
+        let server = runtime
             .block_on(ApiServer::bind(
                 "127.0.0.1:0".parse().expect("addr"),
                 ApiToken::from_secret(TOKEN),
                 fake.clone(),
             ))
             .expect("bind");
-        if let Some(max) = max_connections {
-            server = server.with_max_connections(max);
-        }
+        let server = configure(server);
+        let tls = server.is_tls();
         let address = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(server.serve(async {
@@ -355,13 +363,15 @@ impl TestServer {
         TestServer {
             fake,
             address,
+            tls,
             stop: Some(stop),
             runtime: Some(runtime),
         }
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
     /// One request; the token when `token` is true.

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::http::{Endpoint, HttpClient, HttpError, DEFAULT_TIMEOUT};
+use super::tls::ClientTls;
 use crate::api::types::{ErrorBody, InstanceView};
 use crate::model::{Capacity, InstanceState};
 
@@ -27,7 +28,7 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/grove/root/api-token";
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Reaching the root")]
 pub struct ClientArgs {
-    /// The root's API, e.g. `--root http://10.0.0.1:10000`
+    /// The root's API, e.g. `--root http://10.0.0.1:10000` (or https://)
     /// [env: GROVE_ROOT] [config: root] [default: http://127.0.0.1:10000]
     #[arg(long, value_name = "URL")]
     pub root: Option<String>,
@@ -39,6 +40,11 @@ pub struct ClientArgs {
     /// [env: GROVE_TOKEN_FILE] [config: token_file] [default: /var/lib/grove/root/api-token, if readable]
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// For an https:// root: trust only the certificates in this PEM file (the root's
+    /// own, e.g. <state-dir>/api-cert.pem of `grove root --tls-self-signed`, or its CA)
+    /// [env: GROVE_CA] [config: ca] [default: the system's CA bundle]
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// `text` for people, `json` for scripts (the API's JSON, pretty-printed)
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -72,6 +78,7 @@ impl ClientArgs {
             root: self.root.clone(),
             token: self.token.clone(),
             token_file: self.token_file.clone(),
+            ca: self.ca.clone(),
         };
         resolve(&[flags, env_layer(&env), file]).client()
     }
@@ -88,6 +95,8 @@ pub struct Layer {
     pub token: Option<String>,
     /// A file holding the token.
     pub token_file: Option<PathBuf>,
+    /// The CA file for an https:// root.
+    pub ca: Option<PathBuf>,
 }
 
 fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Layer {
@@ -96,6 +105,7 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Layer {
         root: env("GROVE_ROOT"),
         token: env("GROVE_TOKEN"),
         token_file: env("GROVE_TOKEN_FILE").map(PathBuf::from),
+        ca: env("GROVE_CA").map(PathBuf::from),
     }
 }
 
@@ -127,6 +137,8 @@ pub struct Settings {
     pub root: String,
     /// The token's source.
     pub token: TokenSource,
+    /// The CA file and who named it, if any.
+    pub ca: Option<(PathBuf, String)>,
 }
 
 /// The first layer that sets a value wins; for the token, a layer's token
@@ -150,7 +162,8 @@ pub fn resolve(layers: &[Layer]) -> Settings {
             (None, None) => None,
         })
         .unwrap_or(TokenSource::Default);
-    Settings { root, token }
+    let ca = layers.iter().find_map(|l| l.ca.clone().map(|path| (path, l.origin.clone())));
+    Settings { root, token, ca }
 }
 
 impl Settings {
@@ -171,7 +184,8 @@ impl Settings {
                 Err(e) => (None, format!("no token was given, and {DEFAULT_TOKEN_FILE} cannot be read ({e})")),
             },
         };
-        let mut client = Client::new(&self.root, token.filter(|t| !t.is_empty()))?;
+        let ca = self.ca.as_ref().map(|(path, origin)| (path.as_path(), origin.as_str()));
+        let mut client = Client::with_ca(&self.root, token.filter(|t| !t.is_empty()), ca)?;
         client.token_note = note;
         Ok(client)
     }
@@ -211,8 +225,8 @@ fn load_config(path: &Path, explicit: bool) -> anyhow::Result<Layer> {
 }
 
 /// The config file: top-level `key = "string"` lines of TOML (basic or
-/// literal strings, `#` comments), keys `root`, `token`, `token_file`. A
-/// token file starting with `~/` is below `$HOME`.
+/// literal strings, `#` comments), keys `root`, `token`, `token_file`,
+/// `ca`. A token or CA file starting with `~/` is below `$HOME`.
 pub fn parse_config(text: &str) -> Result<Layer, String> {
     let mut layer = Layer::default();
     for (number, line) in text.lines().enumerate() {
@@ -222,7 +236,7 @@ pub fn parse_config(text: &str) -> Result<Layer, String> {
             continue;
         }
         if line.starts_with('[') {
-            return Err(at("tables are not used: put root, token and token_file at the top".into()));
+            return Err(at("tables are not used: put root, token, token_file and ca at the top".into()));
         }
         let (key, value) = line.split_once('=').ok_or_else(|| at("expected key = \"value\"".into()))?;
         let value = toml_string(value.trim()).ok_or_else(|| at(format!("the value of {} must be a quoted string", key.trim())))?;
@@ -230,7 +244,8 @@ pub fn parse_config(text: &str) -> Result<Layer, String> {
             "root" => layer.root = Some(value),
             "token" => layer.token = Some(value),
             "token_file" => layer.token_file = Some(expand_home(&value)),
-            other => return Err(at(format!("unknown key {other:?}; the keys are root, token and token_file"))),
+            "ca" => layer.ca = Some(expand_home(&value)),
+            other => return Err(at(format!("unknown key {other:?}; the keys are root, token, token_file and ca"))),
         }
     }
     Ok(layer)
@@ -346,11 +361,29 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the root at `root` (`http://host:port`).
+    /// A client of the root at `root` (`http://host:port`; an `https://`
+    /// one is checked against the system's CA bundle).
     pub fn new(root: &str, token: Option<String>) -> anyhow::Result<Client> {
+        Client::with_ca(root, token, None)
+    }
+
+    /// A client of the root at `root` that, for `https://`, trusts only
+    /// the CA file `ca` (named by its second part, for messages). The CA
+    /// is read now, so that a bad file is told before any request.
+    pub fn with_ca(root: &str, token: Option<String>, ca: Option<(&Path, &str)>) -> anyhow::Result<Client> {
         let endpoint = Endpoint::parse(root).map_err(|e| UsageError(e.to_string()))?;
+        let tls = match (endpoint.is_tls(), ca) {
+            // Like consul and vault, a CA given for a plain http:// root is not used.
+            (false, _) => None,
+            (true, Some((path, origin))) => Some(ClientTls::from_ca_file(path, origin)),
+            (true, None) => Some(ClientTls::system()),
+        };
+        let mut http = HttpClient::new(endpoint);
+        if let Some(tls) = tls {
+            http = http.with_tls(tls.map_err(|e| UsageError(e.to_string()))?);
+        }
         Ok(Client {
-            http: HttpClient::new(endpoint),
+            http,
             token,
             token_note: String::new(),
         })
@@ -424,7 +457,9 @@ impl Client {
     fn unreachable(&self, error: HttpError) -> anyhow::Error {
         let url = self.root();
         match error {
-            HttpError::BadUrl(_) | HttpError::Tls => UsageError(error.to_string()).into(),
+            // A certificate not trusted, or TLS spoken to a plain port, is a
+            // setting to fix (--ca, the URL's scheme), like a wrong token.
+            HttpError::BadUrl(_) | HttpError::Trust(_) | HttpError::Handshake { .. } => UsageError(error.to_string()).into(),
             HttpError::Connect { source, .. } if source.kind() == std::io::ErrorKind::ConnectionRefused => {
                 anyhow::anyhow!("cannot reach the root at {url}: connection refused — is `grove root` running? (set --root or GROVE_ROOT)")
             }
@@ -556,6 +591,7 @@ mod tests {
             root: root.map(Into::into),
             token: token.map(Into::into),
             token_file: token_file.map(PathBuf::from),
+            ca: None,
         }
     }
 
@@ -677,10 +713,31 @@ mod tests {
 
     #[test]
     fn bad_roots_are_usage_errors() {
-        let e = Client::new("https://root:10000", None).expect_err("tls");
+        let e = Client::new("gopher://root:10000", None).expect_err("scheme");
         assert_eq!(exit_status(&e), 2);
-        assert!(e.to_string().contains("TLS is not supported by this client yet"), "{e}");
         assert_eq!(Client::new("10.0.0.1:10000", None).expect("bare").root(), "http://10.0.0.1:10000");
+        let missing = std::env::temp_dir().join("grove-no-such-ca.pem");
+        let e = Client::with_ca("https://root:10000", None, Some((&missing, "the command line"))).expect_err("no CA file");
+        assert_eq!(exit_status(&e), 2);
+        assert!(
+            e.to_string()
+                .starts_with(&format!("the CA file named by the command line: cannot read {}", missing.display())),
+            "{e}"
+        );
+        // A CA for a plain root is not read.
+        assert!(Client::with_ca("http://root:10000", None, Some((&missing, "x"))).is_ok());
+    }
+
+    #[test]
+    fn the_ca_follows_the_same_layers() {
+        let with_ca = |origin: &str, ca: Option<&str>| Layer {
+            ca: ca.map(PathBuf::from),
+            ..layer(origin, None, None, None)
+        };
+        let settings = resolve(&[with_ca("flags", None), with_ca("env", Some("/env.pem")), with_ca("file", Some("/file.pem"))]);
+        assert_eq!(settings.ca, Some(("/env.pem".into(), "env".into())));
+        assert_eq!(resolve(&[with_ca("flags", None)]).ca, None);
+        assert_eq!(parse_config("ca = '/etc/grove/root.pem'").expect("ca").ca, Some("/etc/grove/root.pem".into()));
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! A small blocking HTTP/1.1 client for the root's API, enough for the CLI:
 //! one request per connection (`Connection: close`), `Content-Length`
 //! request bodies, and responses framed by `Content-Length`, chunked
-//! transfer coding or the end of the connection (RFC 9112 §6.3). Plain
-//! `http://` only.
+//! transfer coding or the end of the connection (RFC 9112 §6.3).
+//! `https://` goes through rustls with what [`ClientTls`] trusts.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+use rustls::{ClientConnection, StreamOwned};
+
+use super::tls::{explain, ClientTls, Handshake, TrustError};
 
 /// Connect and read timeouts unless the caller picks others.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -15,9 +19,11 @@ const MAX_HEAD: usize = 64 << 10;
 /// Largest response body (a logs answer for many instances is the big one).
 const MAX_BODY: u64 = 64 << 20;
 
-/// Where the root's API is: `http://host[:port][/prefix]`.
+/// Where the root's API is: `http[s]://host[:port][/prefix]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// `https://`.
+    tls: bool,
     /// Host as written, IPv6 literals without brackets.
     host: String,
     port: u16,
@@ -25,28 +31,25 @@ pub struct Endpoint {
     prefix: String,
     /// `host:port` as the Host header has it (IPv6 in brackets).
     authority: String,
-    /// `http://host:port[/prefix]`, for messages.
+    /// `http[s]://host:port[/prefix]`, for messages.
     url: String,
 }
 
 impl Endpoint {
-    /// Reads `http://host[:port][/prefix]` (port 80 by default); a bare
-    /// `host:port` is taken as http. `https://` is refused: this client
-    /// has no TLS.
+    /// Reads `http[s]://host[:port][/prefix]` (port 80 or 443 by
+    /// default); a bare `host:port` is taken as http.
     pub fn parse(url: &str) -> Result<Endpoint, HttpError> {
         let url = url.trim();
         let bad = |why: &str| {
             HttpError::BadUrl(format!(
-                "the root's address {url:?} {why}; expected http://host:port, e.g. http://10.0.0.1:10000"
+                "the root's address {url:?} {why}; expected http://host:port or https://host:port, e.g. http://10.0.0.1:10000"
             ))
         };
-        if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
-            return Err(HttpError::Tls);
-        }
-        let rest = match url.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some(_) => return Err(bad("has a scheme other than http")),
-            None => url,
+        let (tls, rest) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+            Some(_) => return Err(bad("has a scheme other than http or https")),
+            None => (false, url),
         };
         let (authority, prefix) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
         if authority.contains('@') {
@@ -66,6 +69,7 @@ impl Endpoint {
         }
         let port = match port {
             Some(port) => port.parse::<u16>().map_err(|_| bad("has a bad port"))?,
+            None if tls => 443,
             None => 80,
         };
         let prefix = prefix.trim_end_matches('/').to_owned();
@@ -74,8 +78,10 @@ impl Endpoint {
         } else {
             format!("{host}:{port}")
         };
+        let scheme = if tls { "https" } else { "http" };
         Ok(Endpoint {
-            url: format!("http://{authority}{prefix}"),
+            tls,
+            url: format!("{scheme}://{authority}{prefix}"),
             host: host.to_owned(),
             port,
             prefix,
@@ -83,9 +89,14 @@ impl Endpoint {
         })
     }
 
-    /// `http://host:port[/prefix]`.
+    /// `http[s]://host:port[/prefix]`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// True for `https://`.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 }
 
@@ -116,9 +127,19 @@ pub enum HttpError {
     /// Not a URL this client can use.
     #[error("{0}")]
     BadUrl(String),
-    /// An `https://` URL.
-    #[error("TLS is not supported by this client yet; reach the root over http on a trusted network or a tunnel")]
-    Tls,
+    /// An `https://` URL, and nothing to check the root's certificate with.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// TLS refused the root (its certificate, or it does not speak TLS).
+    #[error("{}", explain(url, trusted, source))]
+    Handshake {
+        /// The root's URL.
+        url: String,
+        /// What the client trusted.
+        trusted: String,
+        /// What rustls said.
+        source: rustls::Error,
+    },
     /// No connection (refused, unreachable, no such host).
     #[error("cannot reach the root at {url}: {source}")]
     Connect {
@@ -159,6 +180,8 @@ pub struct HttpClient {
     endpoint: Endpoint,
     connect_timeout: Duration,
     read_timeout: Duration,
+    /// For `https://`; `None` means the system's CA bundle.
+    tls: Option<ClientTls>,
 }
 
 impl HttpClient {
@@ -168,7 +191,14 @@ impl HttpClient {
             endpoint,
             connect_timeout: DEFAULT_TIMEOUT,
             read_timeout: DEFAULT_TIMEOUT,
+            tls: None,
         }
+    }
+
+    /// Trusts what `tls` trusts for an `https://` endpoint.
+    pub fn with_tls(mut self, tls: ClientTls) -> HttpClient {
+        self.tls = Some(tls);
+        self
     }
 
     /// Other timeouts: for connecting, and for each read or write.
@@ -187,7 +217,6 @@ impl HttpClient {
     /// `headers` given plus Host, Connection, Content-Length.
     pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<HttpResponse, HttpError> {
         let url = self.endpoint.url.clone();
-        let mut stream = self.connect()?;
         let io_error = |source: io::Error| match source.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => HttpError::Timeout {
                 url: url.clone(),
@@ -195,8 +224,28 @@ impl HttpClient {
             },
             _ => HttpError::Io { url: url.clone(), source },
         };
-        stream.set_read_timeout(Some(self.read_timeout)).map_err(io_error)?;
-        stream.set_write_timeout(Some(self.read_timeout)).map_err(io_error)?;
+        let tcp = self.connect()?;
+        tcp.set_read_timeout(Some(self.read_timeout)).map_err(io_error)?;
+        tcp.set_write_timeout(Some(self.read_timeout)).map_err(io_error)?;
+        let mut stream = if self.endpoint.tls {
+            let tls = match &self.tls {
+                Some(tls) => tls.clone(),
+                None => ClientTls::system()?,
+            };
+            match tls.connect(&self.endpoint.host, tcp) {
+                Ok(stream) => Stream::Tls(Box::new(stream)),
+                Err(Handshake::Io(e)) => return Err(io_error(e)),
+                Err(Handshake::Tls(source)) => {
+                    return Err(HttpError::Handshake {
+                        url,
+                        trusted: tls.trusted().to_owned(),
+                        source,
+                    })
+                }
+            }
+        } else {
+            Stream::Plain(tcp)
+        };
         let mut head = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.endpoint.prefix, self.endpoint.authority
@@ -214,10 +263,11 @@ impl HttpClient {
         head.push_str("\r\n");
         let written = stream
             .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(body.unwrap_or_default()));
+            .and_then(|()| stream.write_all(body.unwrap_or_default()))
+            .and_then(|()| stream.flush());
         // A server that refuses a body (413) may answer and close before
         // taking all of it: its answer is still worth reading.
-        let read = read_response(&mut BufReader::new(&stream), method);
+        let read = read_response(&mut BufReader::new(&mut stream), method);
         match (written, read) {
             (_, Ok(response)) => Ok(response),
             (Err(e), Err(_)) => Err(io_error(e)),
@@ -240,6 +290,37 @@ impl HttpClient {
             }
         }
         Err(connect_error(last))
+    }
+}
+
+/// A connection, plain or TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
     }
 }
 
@@ -283,6 +364,11 @@ pub fn read_response(reader: &mut impl BufRead, method: &str) -> io::Result<Http
 fn read_head(reader: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
     let mut budget = MAX_HEAD;
     let status_line = read_line(reader, &mut budget)?;
+    // 0x15 and 0x16 open a TLS alert or handshake record: the client
+    // spoke plain HTTP to a TLS port, and the server said so in TLS.
+    if status_line.starts_with(['\x15', '\x16']) {
+        return Err(invalid("it answers in TLS, not plain HTTP: use an https:// URL".into()));
+    }
     let mut parts = status_line.splitn(3, ' ');
     let status = match (parts.next(), parts.next()) {
         (Some(version), Some(code)) if version.starts_with("HTTP/1.") => code.parse::<u16>().ok().filter(|c| (100..600).contains(c)),
@@ -387,11 +473,13 @@ mod tests {
         assert_eq!(Endpoint::parse("HTTP://[::1]:9/grove/").expect("v6").url(), "http://[::1]:9/grove");
         assert_eq!(Endpoint::parse("http://[::1]:9").expect("v6").authority, "[::1]:9");
         assert_eq!(Endpoint::parse("http://h").expect("default port").port, 80);
-        assert!(matches!(Endpoint::parse("https://root:10000"), Err(HttpError::Tls)));
-        for bad in ["ftp://x", "http://:1", "http://x:99999", "http://u:p@x:1", "http://[::1"] {
+        let tls = Endpoint::parse("HTTPS://root:10000/g").expect("https");
+        assert_eq!((tls.is_tls(), tls.url()), (true, "https://root:10000/g"));
+        assert_eq!(Endpoint::parse("https://root").expect("default port").port, 443);
+        assert!(!Endpoint::parse("root:1").expect("bare").is_tls());
+        for bad in ["ftp://x", "http://:1", "http://x:99999", "http://u:p@x:1", "http://[::1", "https://"] {
             assert!(matches!(Endpoint::parse(bad), Err(HttpError::BadUrl(_))), "{bad}");
         }
-        assert!(HttpError::Tls.to_string().contains("TLS is not supported"));
     }
 
     #[test]
@@ -421,6 +509,8 @@ mod tests {
                 String::from_utf8_lossy(raw)
             );
         }
+        let alert = read(b"\x15\x03\x03\x00\x02\x02\x32").expect_err("a TLS alert");
+        assert!(alert.to_string().contains("use an https:// URL"), "{alert}");
         assert_eq!(read(b"").expect_err("empty").kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(
             read(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab").expect_err("short").kind(),

@@ -20,8 +20,10 @@ pub mod ls;
 pub mod nodes;
 pub mod rm;
 pub mod root;
+pub mod root_tls;
 pub mod scale;
 pub mod status;
+pub mod tls;
 pub mod validate;
 pub mod worker;
 

@@ -105,6 +105,7 @@ mod tests {
                 root: None,
                 token: None,
                 token_file: None,
+                ca: None,
                 output: OutputFormat::Text,
             },
         }

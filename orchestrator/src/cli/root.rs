@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::daemon::{init_tracing, parse_millis, NodeArgs};
+use super::root_tls::TlsArgs;
 
 /// Long help.
 pub const LONG_ABOUT: &str = "\
@@ -16,7 +17,10 @@ It runs beside a netmanager in dynamic mode. Clusters connect to it over
 the mesh (TCP <node overlay address>:<cluster-port>) and are accepted only
 if their address lies in a live mesh member's subnet; the member's name is
 the cluster's name. The user API is the one thing that faces the underlay
-(bearer token; the token file is created 0600 if it is absent).
+(bearer token; the token file is created 0600 if it is absent). It serves
+plain HTTP unless given --tls-cert and --tls-key, or --tls-self-signed
+(a certificate made on first start in the state directory and reused);
+over plain HTTP the token travels in clear, so do that on loopback only.
 
 State (applications, services, instances, placements) lives in a crash-safe
 store under --state-dir: a killed root restarts with nothing lost.
@@ -24,12 +28,17 @@ store under --state-dir: a killed root restarts with nothing lost.
 Example:
   grove root --state-dir /var/lib/grove/root
   grove deploy app.json --root http://<this machine>:10000 \\
+        --token-file /var/lib/grove/root/api-token
+
+With TLS:
+  grove root --state-dir /var/lib/grove/root --tls-self-signed --tls-san root.example
+  grove ls --root https://root.example:10000 --ca /var/lib/grove/root/api-cert.pem \\
         --token-file /var/lib/grove/root/api-token";
 
 /// `grove root` arguments.
 #[derive(Debug, clap::Args)]
 pub struct RootArgs {
-    /// Where the user API listens (HTTP/JSON, bearer token).
+    /// Where the user API listens (HTTP/JSON or HTTPS with the TLS flags, bearer token).
     #[arg(long, default_value = "0.0.0.0:10000", env = "GROVE_API")]
     pub api: SocketAddr,
     /// TCP port on the node's overlay address that clusters connect to.
@@ -48,10 +57,18 @@ pub struct RootArgs {
     /// The local netmanager.
     #[command(flatten)]
     pub node: NodeArgs,
+    /// HTTPS for the user API.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Runs `grove root` until SIGINT or SIGTERM.
 pub fn run(args: RootArgs) -> anyhow::Result<ExitCode> {
+    // Told like clap's own usage errors (exit 2), before anything starts.
+    if let Err(e) = args.tls.mode() {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(crate::root::run(args))?;

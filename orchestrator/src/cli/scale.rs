@@ -83,6 +83,7 @@ mod tests {
                 root: None,
                 token: None,
                 token_file: None,
+                ca: None,
                 output: OutputFormat::Text,
             },
         };

@@ -178,6 +178,7 @@ pub async fn run(args: RootArgs) -> anyhow::Result<()> {
     let store = crate::store::RedbStore::open(&store_path).with_context(|| format!("opening the store {}", store_path.display()))?;
     let token_path = args.token_file.clone().unwrap_or_else(|| args.state_dir.join("api-token"));
     let token = crate::api::ApiToken::load_or_create(&token_path).with_context(|| format!("API token {}", token_path.display()))?;
+    let tls = args.tls.mode()?.server_tls(&args.state_dir, args.api).context("TLS for the user API")?;
     let node = LocalNode::new(&args.node.netmanager_socket);
     let root = Arc::new(Root::new(Box::new(store), node.clone(), args.cluster_timeout)?);
 
@@ -188,8 +189,12 @@ pub async fn run(args: RootArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop.send(());
     });
-    let api = crate::api::ApiServer::bind(args.api, token, root.clone()).await.with_context(|| format!("binding the API on {}", args.api))?;
-    tracing::info!(api = %api.local_addr(), token_file = %token_path.display(), "user API listening");
+    let mut api = crate::api::ApiServer::bind(args.api, token, root.clone()).await.with_context(|| format!("binding the API on {}", args.api))?;
+    if let Some(tls) = tls {
+        api = api.with_tls(tls);
+    }
+    let scheme = if api.is_tls() { "https" } else { "http" };
+    tracing::info!(api = %api.local_addr(), scheme, token_file = %token_path.display(), "user API listening");
     let (api_stop, api_stopped) = oneshot::channel::<()>();
     let api_task = api.spawn(async {
         let _ = api_stopped.await;
