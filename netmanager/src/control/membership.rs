@@ -604,7 +604,13 @@ impl Member {
             // 30 s: 10 at once and one a second is generous for honest
             // nodes and caps a looping one.
             records_budget: TokenBucket::new(10, Duration::from_secs(1)),
-            sets_budget: TokenBucket::new(20, Duration::from_millis(500)),
+            // Every instance started or stopped is a set: an orchestrator
+            // deploying back to back publishes ~20 a second, and at one
+            // each 500 ms every deployment past the burst waited ~500 ms
+            // for its set. One a tick (as often as `tick` applies a
+            // deferred set) still holds a looping member to 10 directory
+            // writes a second.
+            sets_budget: TokenBucket::new(20, super::node::TICK),
             // A watcher suspects when a node fails, which is rare.
             suspicion_budget: TokenBucket::new(3, Duration::from_secs(5)),
         }

@@ -43,14 +43,13 @@ fn nodes_converge_and_instances_reach_every_directory() {
 fn instance_sets_published_back_to_back_all_reach_the_directory() {
     let mut h = mesh(5);
     let mut missed = Vec::new();
-    for i in 0..40 {
+    for i in 0..60 {
         let service = format!("web{i}");
         let key = h.register(3, &service, 1);
         if h.until(secs(1.0), |h| h.healthy_hosts(0, &service) == ["n3"]).is_none() {
             missed.push(i);
         }
         h.command(3, Command::Deregister(key));
-        h.run(secs(0.05));
     }
     assert!(missed.is_empty(), "deployments never seen on node 0: {missed:?}");
 }
