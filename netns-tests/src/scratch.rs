@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 use crate::{unique_name, Error, Result};
 
 /// A directory under the system temp dir, removed on drop — unless the
-/// thread is panicking, in which case it is kept (and its path printed) so
-/// the logs in it can be read after a failed test.
+/// thread is panicking or `$GROVE_KEEP_SCRATCH` is set, in which case it is
+/// kept (and its path printed) so the logs in it can be read after a failed
+/// test, or after a benchmark whose failures are counted, not panics.
+/// Environment variable that keeps every scratch directory.
+pub const KEEP_ENV: &str = "GROVE_KEEP_SCRATCH";
+
 #[derive(Debug)]
 pub struct ScratchDir {
     path: PathBuf,
@@ -34,7 +38,7 @@ impl ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os(KEEP_ENV).is_some() {
             eprintln!("keeping {} for inspection", self.path.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.path);

@@ -20,7 +20,8 @@
 //! * advertised endpoints are unicast addresses outside the mesh;
 //! * instances lie in their node's subnet;
 //! * a suspicion counts only from one of the target's watchers;
-//! * each member's records and suspicions are rate-limited.
+//! * each member's records and suspicions are rate-limited (an instance set
+//!   over the budget is deferred, not dropped: see [`Membership::apply_instances`]).
 //!
 //! Failure detection follows SWIM: watchers probe a node, directly and
 //! then through others; a second watcher's suspicion (or
@@ -85,6 +86,9 @@ pub struct Member {
     pub record: NodeRecord,
     pub signed: Signed<NodeRecord>,
     pub instances: Option<(Signed<InstanceSet>, InstanceSet)>,
+    /// The newest set that came over the budget, applied by [`Membership::tick`]
+    /// when the budget refills.
+    deferred: Option<(Signed<InstanceSet>, InstanceSet)>,
     pub liveness: Liveness,
     pub leave: Option<Signed<Leave>>,
     records_budget: TokenBucket,
@@ -126,6 +130,8 @@ pub enum Rejection {
     Held,
     #[error("too many records from this member: rate-limited")]
     RateLimited,
+    #[error("over this member's budget for instance sets: applied when it refills")]
+    Deferred,
     #[error("the authority revoked this node's grant")]
     Revoked,
     #[error("{what} is held by {holder} under a later grant")]
@@ -143,9 +149,10 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// Gossip and sync crossing each other produce these all the time.
+    /// Gossip and sync crossing each other produce these all the time, and
+    /// the held and deferred sets are applied later, not lost.
     pub fn is_noise(&self) -> bool {
-        matches!(self, Rejection::Stale { .. } | Rejection::Duplicate | Rejection::Held)
+        matches!(self, Rejection::Stale { .. } | Rejection::Duplicate | Rejection::Held | Rejection::Deferred)
     }
 }
 
@@ -319,6 +326,15 @@ impl Membership {
 
     /// An instance set whose node record has not arrived yet is held (a
     /// few, briefly) and applied when it does.
+    ///
+    /// A set over the member's budget is deferred, not dropped: sets are
+    /// whole state, so only the newest matters, and nothing would bring a
+    /// dropped one back — gossipsub's duplicate cache stops every other
+    /// copy of the message, and the member may publish nothing more for
+    /// minutes (the bench's 12th back-to-back deployment stayed out of DNS
+    /// this way). The newest deferred set is applied by [`Membership::tick`]
+    /// when the budget refills, so a looping member still costs at most its
+    /// budget, and one set (the newest) more memory.
     pub fn apply_instances(&mut self, signed: &Signed<InstanceSet>, now: Instant) -> Result<Vec<Change>, Rejection> {
         let verified = signed.verify()?;
         let (peer, set) = (verified.signer, verified.value);
@@ -340,11 +356,23 @@ impl Membership {
                 return Err(Rejection::Duplicate);
             }
         }
+        if let Some((_, deferred)) = &member.deferred {
+            if set.version < deferred.version {
+                return Err(Rejection::Stale { held: deferred.version, got: set.version });
+            }
+            if set.version == deferred.version {
+                return Err(Rejection::Duplicate);
+            }
+        }
         check_instances(&set, &member.grant)?;
         if peer != self.local && !member.sets_budget.allow(now) {
-            return Err(Rejection::RateLimited);
+            // Newer than any deferred one (checked above): it replaces it.
+            member.deferred = Some((signed.clone(), set));
+            return Err(Rejection::Deferred);
         }
         member.instances = Some((signed.clone(), set));
+        // Anything deferred is older (checked above).
+        member.deferred = None;
         Ok(vec![Change::Instances(peer)])
     }
 
@@ -475,10 +503,17 @@ impl Membership {
         }
     }
 
-    /// Suspicions that stood too long become deaths; long-gone members,
-    /// tombstones and held sets are forgotten.
+    /// Suspicions that stood too long become deaths; deferred instance
+    /// sets are applied as their member's budget refills; long-gone
+    /// members, tombstones and held sets are forgotten.
     pub fn tick(&mut self, now: Instant) -> Vec<Change> {
         let mut changes = Vec::new();
+        for member in self.members.values_mut() {
+            if member.apply_deferred(now) {
+                changes.push(Change::Instances(member.peer));
+            }
+        }
+        let applied = changes.len();
         for member in self.members.values_mut() {
             if let Liveness::Suspect { since, .. } = member.liveness {
                 if now.saturating_duration_since(since) >= SUSPECT_TIMEOUT {
@@ -487,7 +522,8 @@ impl Membership {
                 }
             }
         }
-        self.changes += changes.len() as u64;
+        // Deaths count as membership changes, applied sets do not.
+        self.changes += (changes.len() - applied) as u64;
         let expired: Vec<PeerId> = self
             .members
             .values()
@@ -595,13 +631,20 @@ impl Member {
             record,
             signed,
             instances: None,
+            deferred: None,
             liveness: Liveness::Alive,
             leave: None,
             // Refutations come at most every 250 ms, republishing every
             // 30 s: 10 at once and one a second is generous for honest
             // nodes and caps a looping one.
             records_budget: TokenBucket::new(10, Duration::from_secs(1)),
-            sets_budget: TokenBucket::new(20, Duration::from_millis(500)),
+            // Every instance started or stopped is a set: an orchestrator
+            // deploying back to back publishes ~20 a second, and at one
+            // each 500 ms every deployment past the burst waited ~500 ms
+            // for its set. One a tick (as often as `tick` applies a
+            // deferred set) still holds a looping member to 10 directory
+            // writes a second.
+            sets_budget: TokenBucket::new(20, super::node::TICK),
             // A watcher suspects when a node fails, which is rare.
             suspicion_budget: TokenBucket::new(3, Duration::from_secs(5)),
         }
@@ -610,6 +653,21 @@ impl Member {
     /// The member's name (from its grant).
     pub fn name(&self) -> &str {
         &self.grant.name
+    }
+
+    /// Applies the deferred set if the budget allows; true if it did. The
+    /// set is checked again (a newer grant may have moved the subnet); one
+    /// that no longer fits is dropped, as it would have been at the door.
+    fn apply_deferred(&mut self, now: Instant) -> bool {
+        if self.deferred.is_none() || !self.sets_budget.allow(now) {
+            return false;
+        }
+        let Some((signed, set)) = self.deferred.take() else { return false };
+        if check_instances(&set, &self.grant).is_err() {
+            return false;
+        }
+        self.instances = Some((signed, set));
+        true
     }
 }
 

@@ -285,4 +285,24 @@ fn the_authority_wins_a_name_over_a_delegate() {
     owner.name = "web-1".into();
     let changes = m.apply_node(&kit.record(&owner, 1), now).unwrap();
     assert_eq!(changes, vec![Change::Removed(squatter.peer), Change::Joined(owner.peer)], "the authority's grant wins despite a lower serial");
+
+/// Instance sets are whole state, so one over a member's budget must be
+/// late, never lost: gossipsub will not deliver the same message again
+/// (its duplicate cache holds the id) and the member may publish nothing
+/// more for minutes. The newest is kept and applied when the budget
+/// refills; a looping member still gets no more than its budget.
+#[test]
+fn a_set_over_the_budget_is_applied_when_the_budget_refills() {
+    let mut kit = Kit::new();
+    let (me, a) = (kit.node(), kit.node());
+    let mut m = kit.membership(&me);
+    let now = Instant::now();
+    m.apply_node(&kit.record(&a, 1), now).unwrap();
+    let held = |m: &Membership| m.get(&a.peer).and_then(|x| x.instances.as_ref()).map(|(_, s)| s.version);
+    let applied = (1..=100).filter(|v| m.apply_instances(&instances(&a, *v, vec![spec("web", *v as u32, host(&a, 2))]), now).is_ok()).count();
+    assert!(applied <= 20, "{applied} sets applied at once");
+    assert!(held(&m) < Some(100), "the last one is over the budget");
+    assert_eq!(m.tick(now + Duration::from_millis(500)), vec![Change::Instances(a.peer)], "applied once the budget refills");
+    assert_eq!(held(&m), Some(100), "the newest set, not one in between");
+    assert!(m.tick(now + Duration::from_secs(1)).is_empty(), "applied once");
 }

@@ -43,7 +43,11 @@ impl ControlNode {
         }
         match self.apply_gossip(&gossip, now, out) {
             Ok(()) => Verdict::Accept,
-            Err(e) if e.is_noise() || matches!(e, Rejection::RateLimited) => Verdict::Ignore,
+            Err(e) if e.is_noise() || matches!(e, Rejection::RateLimited) => {
+                // Debug only: stale and duplicate copies arrive all the time.
+                tracing::debug!(signer = %gossip.signer().map(|p| p.to_string()).unwrap_or_default(), %source, kind = gossip.kind(), "gossip ignored: {e}");
+                Verdict::Ignore
+            }
             Err(e) => {
                 self.log_rejection(gossip.signer(), &e, now);
                 Verdict::Reject

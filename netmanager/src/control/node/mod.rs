@@ -303,7 +303,11 @@ impl ControlNode {
                     }
                     continue;
                 }
-                Change::Updated(_) | Change::Instances(_) => {}
+                Change::Instances(p) => {
+                    let set = self.membership.get(p).and_then(|m| m.instances.as_ref()).map(|(_, s)| (s.version, s.instances.len()));
+                    tracing::debug!(member = %name(self, p), version = ?set.map(|s| s.0), instances = ?set.map(|s| s.1), "instance set applied");
+                }
+                Change::Updated(_) => {}
             }
             match change {
                 Change::Joined(p) | Change::Updated(p) | Change::Revived(p) | Change::Instances(p) | Change::Suspected(p) | Change::Died(p) | Change::Left(p) | Change::Removed(p) => {

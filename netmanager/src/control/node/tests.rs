@@ -35,6 +35,25 @@ fn nodes_converge_and_instances_reach_every_directory() {
     }
 }
 
+/// `bench deploy`'s pattern: one worker starts and removes services back
+/// to back (two instance sets each), each waited for on another node's
+/// directory. A set past the member's budget there must arrive late, not
+/// be lost: nothing would repair it before the next set.
+#[test]
+fn instance_sets_published_back_to_back_all_reach_the_directory() {
+    let mut h = mesh(5);
+    let mut missed = Vec::new();
+    for i in 0..60 {
+        let service = format!("web{i}");
+        let key = h.register(3, &service, 1);
+        if h.until(secs(1.0), |h| h.healthy_hosts(0, &service) == ["n3"]).is_none() {
+            missed.push(i);
+        }
+        h.command(3, Command::Deregister(key));
+    }
+    assert!(missed.is_empty(), "deployments never seen on node 0: {missed:?}");
+}
+
 #[test]
 fn a_crashed_node_is_suspected_within_a_second_and_dies() {
     let mut h = mesh(6);

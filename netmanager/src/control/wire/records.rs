@@ -174,4 +174,15 @@ impl Gossip {
             Gossip::Revoke(s) => s.signer().ok(),
         }
     }
+
+    /// What it is, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Gossip::Node(_) => "node record",
+            Gossip::Instances(_) => "instance set",
+            Gossip::Suspect(_) => "suspicion",
+            Gossip::Leave(_) => "leave",
+            Gossip::Revoke(_) => "revocation",
+        }
+    }
 }
