@@ -69,6 +69,7 @@ async fn run_static(config: NodeConfig, stopped: watch::Receiver<bool>) -> Resul
         policy: config.dns.policy.clone(),
         zone: config.dns.zone.clone(),
         mode: Mode::Static,
+        streams: Default::default(),
     });
     api.serve(state, on_stop(stopped)).await;
     tracing::info!("shutting down");
@@ -133,6 +134,7 @@ async fn run_dynamic(config: NodeConfig, control: ControlConfig, options: RunOpt
             local_peer: joined.peer_id,
             control_addr: hint_addr,
         })),
+        streams: Default::default(),
     });
     let metrics_task = match config.control.as_ref().and_then(|c| c.metrics_listen) {
         Some(listen) => match metrics::bind(listen).await {

@@ -1,5 +1,6 @@
 //! A minimal blocking HTTP/1.1 client for the local API, enough for the CLI:
-//! one request per connection (`Connection: close`), JSON back.
+//! one request per connection (`Connection: close`), JSON back. The event
+//! stream's reader ([`watch`], async) lives in [`super::watch`].
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -8,7 +9,10 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use super::chunked::Dechunker;
 use crate::NetmanagerError;
+
+pub use super::watch::{watch, EventStream};
 
 /// Largest response the CLI reads.
 const MAX_RESPONSE: u64 = 16 << 20;
@@ -58,46 +62,46 @@ pub fn call<T: DeserializeOwned>(socket: &Path, method: &str, path: &str, body: 
     stream.write_all(body).map_err(io_err)?;
     let mut raw = Vec::new();
     stream.take(MAX_RESPONSE).read_to_end(&mut raw).map_err(io_err)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| protocol_err("no HTTP header in the answer".into()))?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| protocol_err(format!("bad status line: {head:?}")))?;
-    let body = &raw[split + 4..];
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body).ok_or_else(|| protocol_err("bad chunked body".into()))?
-    } else {
-        body.to_vec()
-    };
+    let split = head_end(&raw).ok_or_else(|| protocol_err("no HTTP header in the answer".into()))?;
+    let (status, chunked) = parse_head(&raw[..split]).map_err(protocol_err)?;
+    let body = &raw[split..];
+    let body = if chunked { dechunk(body).ok_or_else(|| protocol_err("bad chunked body".into()))? } else { body.to_vec() };
     if !(200..300).contains(&status) {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        return Err(protocol_err(format!("HTTP {status}: {message}")));
+        return Err(protocol_err(format!("HTTP {status}: {}", error_message(&body))));
     }
     serde_json::from_slice(&body).map_err(|e| protocol_err(e.to_string()))
 }
 
-/// Decodes a `Transfer-Encoding: chunked` body.
-fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+/// Where the body starts: just after the blank line ending the head.
+pub(super) fn head_end(raw: &[u8]) -> Option<usize> {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|at| at + 4)
+}
+
+/// A response head's status and whether its body is chunked.
+pub(super) fn parse_head(head: &[u8]) -> Result<(u16, bool), String> {
+    let head = String::from_utf8_lossy(head);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line: {head:?}"))?;
+    Ok((status, head.to_ascii_lowercase().contains("transfer-encoding: chunked")))
+}
+
+/// The API's `{"error": …}` message, else the body as text.
+pub(super) fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+/// Decodes a whole `Transfer-Encoding: chunked` body.
+pub(super) fn dechunk(body: &[u8]) -> Option<Vec<u8>> {
+    let mut decoder = Dechunker::new(MAX_RESPONSE as usize);
     let mut out = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(body.get(..size)?);
-        body = body.get(size + 2..)?;
-    }
+    decoder.push(body, &mut out).ok()?;
+    decoder.done().then_some(out)
 }
 
 #[cfg(test)]
@@ -109,5 +113,16 @@ mod tests {
         assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").as_deref(), Some(&b"abcde"[..]));
         assert_eq!(dechunk(b"zz\r\n"), None);
         assert_eq!(dechunk(b"5\r\nab"), None);
+    }
+
+    #[test]
+    fn reads_status_chunking_and_error_messages() {
+        let raw = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\nrest";
+        let end = head_end(raw).expect("head");
+        assert_eq!(&raw[end..], b"rest");
+        assert_eq!(parse_head(&raw[..end]), Ok((503, true)));
+        assert!(parse_head(b"garbage").is_err());
+        assert_eq!(error_message(br#"{"error":"too many"}"#), "too many");
+        assert_eq!(error_message(b"plain"), "plain");
     }
 }

@@ -31,6 +31,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("no instance {0}")]
     UnknownInstance(Box<dns::InstanceKey>),
+    #[error("{0} event streams are open already; close one or try again later")]
+    TooManyStreams(usize),
 }
 
 impl ApiError {
@@ -44,6 +46,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::Dns(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyStreams(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Control(e) => match e {
                 ControlError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
                 ControlError::UnknownInstance(_) => StatusCode::NOT_FOUND,

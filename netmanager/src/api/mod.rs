@@ -6,17 +6,43 @@
 //!
 //! [`types`] holds every body (the orchestrator and the CLI use it);
 //! [`routes`] dispatches; one file per resource ([`instances`],
-//! [`members`], [`workloads`], [`tokens`]); [`error`] maps failures to
-//! statuses in one place; [`client`] is the CLI's blocking client.
+//! [`members`], [`workloads`], [`tokens`]); [`events`] streams membership
+//! changes (`GET /v1/events`, below); [`error`] maps failures to statuses
+//! in one place; [`client`] is the CLI's blocking client, [`watch`] the
+//! event stream's async reader ([`chunked`] decodes for both).
+//!
+//! `GET /v1/events` (dynamic mode) keeps the response open and sends one
+//! JSON object per line: first a snapshot of every member, then one event
+//! per change, each numbered (`seq`), as the control plane applies it:
+//!
+//! ```sh
+//! curl -N --unix-socket /run/grove/netmanager.sock http://netmanager/v1/events
+//! {"seq":0,"type":"snapshot","local":{"name":"fra",…},"members":[{"name":"muc2","state":"alive",…}]}
+//! {"seq":1,"type":"suspected","member":{"name":"muc2","state":"suspect",…}}
+//! {"seq":2,"type":"down","member":{"name":"muc2","state":"dead",…},"reason":"confirmed"}
+//! ```
+//!
+//! Types: `snapshot`, `joined`, `up` (back after suspect, dead or left),
+//! `suspected`, `down` (`reason`: `confirmed` by its watchers, or
+//! `unrefuted` for 3 s), `left`, `removed` (`reason`: `revoked`,
+//! `superseded`, `pruned`), `updated` (name, subnet, endpoints or location
+//! changed), `resync`. A reader more than 1024 events behind gets
+//! `{"seq":…,"type":"resync","missed":…}` and then a fresh snapshot (the
+//! stream stays open); a reader that reconnects also starts from a
+//! snapshot, so it never needs what it missed. At most 16 streams at once
+//! (503 beyond). When netmanager stops, the stream ends.
 
+pub mod chunked;
 pub mod client;
 pub mod error;
 mod delegations;
+pub mod events;
 mod instances;
 mod members;
 mod routes;
 mod tokens;
 pub mod types;
+pub mod watch;
 mod workloads;
 
 pub use error::ApiError;
@@ -60,6 +86,8 @@ pub struct ApiState {
     pub policy: dns::PolicyConfig,
     pub zone: dns::Zone,
     pub mode: Mode,
+    /// Slots for `/v1/events` streams.
+    pub streams: events::StreamSlots,
 }
 
 pub enum Mode {

@@ -1,11 +1,15 @@
 //! Method and path to handler; every failure goes through
 //! [`ApiError::into_response`].
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{delegations, instances, json_response, members, tokens, workloads, ApiError, ApiState};
+use super::events::EventBody;
+use super::{delegations, events, instances, json_response, members, tokens, workloads, ApiError, ApiState};
+
+/// A whole JSON body, or the event stream.
+pub(super) type ApiBody = Either<Full<Bytes>, EventBody>;
 
 /// Largest request body accepted: room for a batch of a few thousand
 /// instances (the socket is root-only; the limit guards memory).
@@ -17,10 +21,20 @@ fn ok(status: StatusCode, body: &impl serde::Serialize) -> Reply {
     Ok(json_response(status, body))
 }
 
-pub(super) async fn handle(state: &ApiState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(super) async fn handle(state: &ApiState, request: Request<Incoming>) -> Response<ApiBody> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    route(state, &method, &path, request).await.unwrap_or_else(ApiError::into_response)
+    if path == "/v1/events" {
+        let opened = match method {
+            Method::GET => events::open(state),
+            _ => Err(ApiError::MethodNotAllowed(method.to_string())),
+        };
+        return match opened {
+            Ok(stream) => stream.map(Either::Right),
+            Err(e) => e.into_response().map(Either::Left),
+        };
+    }
+    route(state, &method, &path, request).await.unwrap_or_else(ApiError::into_response).map(Either::Left)
 }
 
 async fn route(state: &ApiState, method: &Method, path: &str, request: Request<Incoming>) -> Reply {

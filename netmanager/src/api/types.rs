@@ -9,6 +9,7 @@
 //! | `POST /v1/instances` | an [`InstanceSpec`] (plus `node`, `healthy` in static mode) or an array of them | `[Instance]` (201) |
 //! | `DELETE /v1/instances/<service>/<app>/<namespace>/<number>` | | [`Instance`] |
 //! | `GET /v1/members` | | [`Members`] |
+//! | `GET /v1/events` | | a stream of [`Event`] lines (see [`super`]) |
 //! | `GET /v1/workloads` | | `[Workload]` |
 //! | `POST /v1/workloads` | [`WorkloadSpec`] | [`Created`] (201) |
 //! | `DELETE /v1/workloads/<service>/<app>/<namespace>/<number>` | | `Workload` |
@@ -29,6 +30,8 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 pub use crate::control::admission::{DelegationEntry, GrantEntry, TokenEntry, TokenId, TokenSpec, TokenState};
+pub use crate::control::events::{Event, EventKind, MemberEntry};
+pub use crate::control::membership::{DownReason, RemovedReason};
 pub use crate::control::projection::Conflict;
 pub use crate::control::view::{ControlView, LocalView, MemberState, MemberView};
 pub use crate::workload::Workload;

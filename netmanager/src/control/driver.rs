@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::admission::delegate::SharedAdmission;
 use super::admission::join::multiaddr;
+use super::feed::FeedHub;
 use super::gate::ip_of;
 use super::node::{Command, CommandId, ControlNode, Done, Input, Output, ReplyId, RequestId, Verdict, TICK};
 use super::projection::apply_directory;
@@ -47,11 +48,13 @@ const UNSENT: usize = 16;
 /// The view is refreshed every this many ticks.
 const VIEW_EVERY: u32 = 5;
 
-/// Where the node's decisions land: the tunnel, the resolver, the API's view.
+/// Where the node's decisions land: the tunnel, the resolver, the API's
+/// view and its event stream.
 pub struct Sinks {
     pub device: Arc<Device>,
     pub directory: Arc<MemoryDirectory>,
     pub view: SharedView,
+    pub feed: FeedHub,
 }
 
 pub struct Driver {
@@ -64,6 +67,7 @@ pub struct Driver {
     directory: Arc<MemoryDirectory>,
     peers: PeerSetter,
     view: SharedView,
+    feed: FeedHub,
     control_out: HashMap<OutboundRequestId, RequestId>,
     probe_out: HashMap<OutboundRequestId, RequestId>,
     control_replies: HashMap<ReplyId, ResponseChannel<ControlResponse>>,
@@ -82,7 +86,8 @@ impl Driver {
         admission: SharedAdmission,
         sinks: Sinks,
     ) -> Driver {
-        let Sinks { device, directory, view } = sinks;
+        let Sinks { device, directory, view, feed } = sinks;
+        feed.start(node.local_entry());
         let topic = gossipsub::IdentTopic::new(GOSSIP_TOPIC);
         if let Err(e) = swarm.behaviour_mut().gossipsub.subscribe(&topic) {
             tracing::error!("cannot subscribe to the records topic: {e}");
@@ -97,6 +102,7 @@ impl Driver {
             directory,
             peers: PeerSetter::spawn(device),
             view,
+            feed,
             control_out: HashMap::new(),
             probe_out: HashMap::new(),
             control_replies: HashMap::new(),
@@ -109,7 +115,8 @@ impl Driver {
         driver
     }
 
-    /// Runs until shut down (or every handle is gone).
+    /// Runs until shut down (or every handle is gone); then the API's
+    /// event streams end.
     pub async fn run(mut self) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -145,6 +152,7 @@ impl Driver {
                 },
             }
         }
+        self.feed.stop();
     }
 
     /// Gossips a signed leave and gives it a moment to get out.
@@ -302,6 +310,7 @@ impl Driver {
                 }
                 Output::Peers(peers) => self.peers.set(peers),
                 Output::Directory(ops) => apply_directory(&self.directory, ops),
+                Output::Members(changes) => self.feed.publish(changes),
                 Output::Done { id, result } => {
                     if let Some(reply) = self.commands.remove(&id) {
                         let _ = reply.send(result);

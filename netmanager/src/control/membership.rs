@@ -36,6 +36,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use libp2p_identity::PeerId;
+use serde::{Deserialize, Serialize};
 
 use super::admission::{verify_grant, AdmissionError, GrantInfo, GrantRules};
 use super::node::limits::TokenBucket;
@@ -105,13 +106,35 @@ pub enum Change {
     Revived(PeerId),
     Instances(PeerId),
     Suspected(PeerId),
-    Died(PeerId),
+    Died(PeerId, DownReason),
     Left(PeerId),
-    /// Revoked by the authority, superseded by a later grant, or pruned.
-    Removed(PeerId),
+    Removed(PeerId, RemovedReason),
     /// A watcher suspects this node's record `version`: publish a newer
     /// one (unless it already has).
     Refute { version: u64 },
+}
+
+/// Why the failure detector declared a member dead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownReason {
+    /// Enough of its watchers suspected it ([`CONFIRMATIONS`], or its only
+    /// watcher in a mesh of two).
+    Confirmed,
+    /// A suspicion stood [`SUSPECT_TIMEOUT`] without a refutation.
+    Unrefuted,
+}
+
+/// Why a member left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedReason {
+    /// The authority revoked its grant.
+    Revoked,
+    /// A later grant of its name, key or subnet went to another node.
+    Superseded,
+    /// Dead or departed for [`PRUNE_AFTER`].
+    Pruned,
 }
 
 /// Why a record was not used; logged by the caller (quietly for the
@@ -244,7 +267,7 @@ impl Membership {
         let mut changes = Vec::new();
         for other in superseded {
             self.remove(&other, now);
-            changes.push(Change::Removed(other));
+            changes.push(Change::Removed(other, RemovedReason::Superseded));
         }
         let change = match self.members.get_mut(&peer) {
             Some(member) => {
@@ -424,7 +447,7 @@ impl Membership {
         let change = match &mut member.liveness {
             Liveness::Alive if needed == 1 => {
                 member.liveness = Liveness::Dead { since: now };
-                Change::Died(target)
+                Change::Died(target, DownReason::Confirmed)
             }
             Liveness::Alive => {
                 member.liveness = Liveness::Suspect { since: now, by: BTreeSet::from([by]) };
@@ -436,7 +459,7 @@ impl Membership {
                     return Ok(Vec::new());
                 }
                 member.liveness = Liveness::Dead { since: now };
-                Change::Died(target)
+                Change::Died(target, DownReason::Confirmed)
             }
             Liveness::Dead { .. } | Liveness::Left { .. } => return Err(Rejection::Duplicate),
         };
@@ -490,7 +513,7 @@ impl Membership {
         for peer in gone {
             self.remove(&peer, now);
             self.changes += 1;
-            changes.push(Change::Removed(peer));
+            changes.push(Change::Removed(peer, RemovedReason::Revoked));
         }
         Ok(changes)
     }
@@ -518,7 +541,7 @@ impl Membership {
             if let Liveness::Suspect { since, .. } = member.liveness {
                 if now.saturating_duration_since(since) >= SUSPECT_TIMEOUT {
                     member.liveness = Liveness::Dead { since: now };
-                    changes.push(Change::Died(member.peer));
+                    changes.push(Change::Died(member.peer, DownReason::Unrefuted));
                 }
             }
         }
@@ -535,7 +558,7 @@ impl Membership {
             .collect();
         for peer in expired {
             self.remove(&peer, now);
-            changes.push(Change::Removed(peer));
+            changes.push(Change::Removed(peer, RemovedReason::Pruned));
         }
         self.tombstones.retain(|_, (_, at)| now.saturating_duration_since(*at) < TOMBSTONE_TTL);
         self.pending.retain(|_, (_, at)| now.saturating_duration_since(*at) < PENDING_TTL);

@@ -38,7 +38,7 @@ fn names_keys_and_subnets_follow_the_latest_grant() {
     let mut new = kit.node();
     new.name = old.name.clone();
     let changes = m.apply_node(&kit.record(&new, 1), now).unwrap();
-    assert_eq!(changes, vec![Change::Removed(old.peer), Change::Joined(new.peer)], "the later grant of the name wins");
+    assert_eq!(changes, vec![Change::Removed(old.peer, RemovedReason::Superseded), Change::Joined(new.peer)], "the later grant of the name wins");
     // The old holder's refutation cannot take the name back.
     assert!(matches!(m.apply_node(&kit.record(&old, 2), now), Err(Rejection::Conflict { what: "the name", .. })));
     let mut clone = kit.node();
@@ -115,7 +115,7 @@ fn suspicions_need_watchers_and_two_kill() {
     assert!(matches!(m.apply_suspicion(&suspicion(w[0], target, 0), now), Err(Rejection::Stale { .. })), "an old incarnation");
     assert_eq!(m.apply_suspicion(&suspicion(w[0], target, 1), now).unwrap(), vec![Change::Suspected(target.peer)]);
     assert!(matches!(m.apply_suspicion(&suspicion(w[0], target, 1), now), Err(Rejection::Duplicate)));
-    assert_eq!(m.apply_suspicion(&suspicion(w[1], target, 1), now).unwrap(), vec![Change::Died(target.peer)]);
+    assert_eq!(m.apply_suspicion(&suspicion(w[1], target, 1), now).unwrap(), vec![Change::Died(target.peer, DownReason::Confirmed)]);
     // A refutation (newer record) revives.
     assert_eq!(m.apply_node(&kit.record(target, 2), now).unwrap(), vec![Change::Revived(target.peer)]);
     // A watcher's suspicion of ourselves is refuted, within its budget;
@@ -144,12 +144,12 @@ fn suspicions_time_out_into_deaths_and_the_long_gone_are_pruned() {
         m.apply_node(&kit.record(n, 1), now).unwrap();
     }
     m.apply_suspicion(&suspicion(&me, &a, 1), now).unwrap();
-    assert_eq!(m.tick(now + SUSPECT_TIMEOUT), vec![Change::Died(a.peer)]);
+    assert_eq!(m.tick(now + SUSPECT_TIMEOUT), vec![Change::Died(a.peer, DownReason::Unrefuted)]);
     assert_eq!(m.apply_leave(&leave(&b, 1), now).unwrap(), vec![Change::Left(b.peer)]);
     assert!(matches!(m.apply_leave(&leave(&b, 0), now), Err(Rejection::Stale { .. })));
     let later = now + SUSPECT_TIMEOUT + PRUNE_AFTER;
     let removed = m.tick(later);
-    assert!(removed.contains(&Change::Removed(a.peer)) && removed.contains(&Change::Removed(b.peer)), "{removed:?}");
+    assert!(removed.contains(&Change::Removed(a.peer, RemovedReason::Pruned)) && removed.contains(&Change::Removed(b.peer, RemovedReason::Pruned)), "{removed:?}");
     assert!(matches!(m.apply_node(&kit.record(&a, 1), later), Err(Rejection::Stale { .. })), "the tombstone stops a replay");
     assert!(m.apply_node(&kit.record(&a, 2), later).is_ok(), "a newer record is a comeback");
 }
@@ -165,7 +165,7 @@ fn revocations_come_from_the_authority_only() {
     let forged = Signed::sign(&revocation, &a.key).unwrap();
     assert!(m.apply_revocation(&forged, now).is_err());
     let signed = Signed::sign(&revocation, &kit.authority).unwrap();
-    assert_eq!(m.apply_revocation(&signed, now).unwrap(), vec![Change::Removed(a.peer)]);
+    assert_eq!(m.apply_revocation(&signed, now).unwrap(), vec![Change::Removed(a.peer, RemovedReason::Revoked)]);
     assert!(matches!(m.apply_node(&kit.record(&a, 2), now), Err(Rejection::Revoked)));
 }
 

@@ -8,7 +8,8 @@
 //! * [`node`]: the pure state machine of one node; [`membership`],
 //!   [`latency`], [`vivaldi`] and [`projection`] are its pure parts;
 //! * [`driver`] (the I/O shell), [`swarm`] and [`gate`] (libp2p), [`view`]
-//!   (what the API reads).
+//!   (what the API reads), [`events`] and [`feed`] (membership events, as
+//!   the API streams them).
 //!
 //! [`start`] runs all of it on a thread of its own with its own runtime:
 //! the control plane's timing (probe answers) never waits for DNS or the
@@ -17,6 +18,8 @@
 pub mod admission;
 pub mod config;
 pub mod driver;
+pub mod events;
+pub mod feed;
 pub mod gate;
 pub mod identity;
 pub mod latency;
@@ -44,6 +47,7 @@ use admission::join::{enter, JoinAs};
 use admission::delegate::{Delegate, SharedAdmission};
 use admission::{AdmissionHandle, GrantInfo, Refusal};
 use driver::{Driver, Request};
+use feed::FeedHub;
 use node::{Command, ControlNode, Done, NodeSettings};
 use view::{ControlView, SharedView};
 use wire::records::Gossip;
@@ -140,7 +144,8 @@ pub fn start(start: ControlStart) -> Result<Starting, ControlError> {
     let (wiring, wiring_rx) = oneshot::channel();
     let (requests, requests_rx) = mpsc::channel(64);
     let view: SharedView = Arc::new(parking_lot::RwLock::new(None));
-    let handle = ControlHandle { requests, view: view.clone() };
+    let feed = FeedHub::default();
+    let handle = ControlHandle { requests, view: view.clone(), feed: feed.clone() };
     let thread = std::thread::Builder::new()
         .name("grove-control".into())
         .spawn(move || {
@@ -151,7 +156,7 @@ pub fn start(start: ControlStart) -> Result<Starting, ControlError> {
                     return;
                 }
             };
-            runtime.block_on(control_thread(start, joined_tx, wiring_rx, requests_rx, view));
+            runtime.block_on(control_thread(start, joined_tx, wiring_rx, requests_rx, view, feed));
         })
         .map_err(|e| ControlError::Config(format!("control thread: {e}")))?;
     Ok(Starting { joined, wiring, handle, thread })
@@ -163,6 +168,7 @@ async fn control_thread(
     wiring: oneshot::Receiver<(Arc<Device>, Arc<MemoryDirectory>)>,
     requests: mpsc::Receiver<Request>,
     view: SharedView,
+    feed: FeedHub,
 ) {
     let ControlStart { config, join, location, tunnel_port } = start;
     let admitted = match enter(&config, join).await {
@@ -224,7 +230,7 @@ async fn control_thread(
     };
     let (node, first) = ControlNode::new(settings, Instant::now());
     *view.write() = Some(node.view(Instant::now()));
-    let driver = Driver::new(admitted.swarm, node, first, requests, admission, driver::Sinks { device, directory, view });
+    let driver = Driver::new(admitted.swarm, node, first, requests, admission, driver::Sinks { device, directory, view, feed });
     driver.run().await;
     if let Some(thread) = authority_thread {
         thread.join();
@@ -269,6 +275,7 @@ impl ControlPlane {
 pub struct ControlHandle {
     requests: mpsc::Sender<Request>,
     view: Arc<parking_lot::RwLock<Option<ControlView>>>,
+    feed: FeedHub,
 }
 
 impl ControlHandle {
@@ -305,6 +312,11 @@ impl ControlHandle {
     /// The latest view (none before the control plane runs).
     pub fn view(&self) -> Option<ControlView> {
         self.view.read().clone()
+    }
+
+    /// The membership events (the API's `/v1/events`).
+    pub fn feed(&self) -> FeedHub {
+        self.feed.clone()
     }
 }
 

@@ -1,7 +1,9 @@
 //! A cluster orchestrator: one link up to the root, one link down to each
 //! worker, all over the mesh; [`state::ClusterState`] decides, this module
-//! moves messages and watches the mesh's failure detector.
+//! moves messages and follows the mesh's failure detector (netmanager's
+//! membership events; [`failures`] says which workers they lose).
 
+pub mod failures;
 pub mod oracle;
 pub mod state;
 
@@ -15,7 +17,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
 use crate::cli::cluster::ClusterArgs;
-use crate::mesh::{connect_from_overlay, listen_on_overlay, resolve_target, LocalNode};
+use crate::mesh::events::MeshEvent;
+use crate::mesh::{connect_from_overlay, listen_on_overlay, resolve_target, LocalNode, MeshView};
 use crate::proto::{link, read_frame, write_frame, Message, Tier, PROTOCOL_VERSION};
 use oracle::MeshRtt;
 use state::{ClusterState, ToWorker};
@@ -24,14 +27,17 @@ use state::{ClusterState, ToWorker};
 pub const WORKER_PORT: u16 = 10002;
 /// Reports to the root at least this often.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-/// How often the mesh's view of the workers is read.
-const MESH_POLL: Duration = Duration::from_millis(100);
+/// How often RTTs (for latency constraints) are read from `/v1/members`;
+/// membership itself comes from the event stream.
+const RTT_REFRESH: Duration = Duration::from_secs(2);
 const QUEUE: usize = 4096;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Cluster {
     state: Mutex<ClusterState>,
     node: LocalNode,
+    /// The membership, as the event stream tells it (RTTs from [`RTT_REFRESH`]).
+    mesh: Mutex<MeshView>,
     oracle: Mutex<MeshRtt>,
     workers: Mutex<HashMap<String, (u64, mpsc::Sender<Message>)>>,
     root: Mutex<Option<mpsc::Sender<Message>>>,
@@ -47,6 +53,18 @@ impl Cluster {
 
     fn oracle(&self) -> MeshRtt {
         self.oracle.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn mesh(&self) -> MutexGuard<'_, MeshView> {
+        self.mesh.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new membership (RTTs kept) and the latency oracle made from it.
+    fn set_mesh(&self, mut view: MeshView) {
+        let mut mesh = self.mesh();
+        view.copy_rtts(&mesh);
+        *self.oracle.lock().unwrap_or_else(|p| p.into_inner()) = MeshRtt::from_view(&view);
+        *mesh = view;
     }
 
     fn to_workers(&self, out: Vec<ToWorker>) {
@@ -100,6 +118,11 @@ impl Cluster {
                 }
                 let out = self.state().worker_status(worker, report, instances);
                 self.to_workers(out);
+                // A status in flight when the mesh declared its node dead
+                // must not bring the worker back: the mesh decides.
+                if self.mesh().holds_down(worker) {
+                    self.worker_lost(worker, "the mesh holds its node dead");
+                }
             }
             Message::LogsReply { request, result } => self.to_root(Message::LogsReply { request, result }),
             other => tracing::debug!(%worker, "unexpected message from a worker: {other:?}"),
@@ -121,6 +144,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let cluster = Arc::new(Cluster {
         state: Mutex::new(ClusterState::default()),
         node: node.clone(),
+        mesh: Mutex::new(view.clone()),
         oracle: Mutex::new(MeshRtt::from_view(&view)),
         workers: Mutex::new(HashMap::new()),
         root: Mutex::new(None),
@@ -150,6 +174,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(watch_mesh(cluster.clone()));
+    tokio::spawn(refresh_rtts(cluster.clone()));
     tokio::spawn(report_loop(cluster.clone()));
     let root_link = tokio::spawn(root_link(cluster.clone(), args.root.clone()));
     crate::root::shutdown_signal().await;
@@ -215,25 +240,50 @@ async fn report_loop(cluster: Arc<Cluster>) {
     }
 }
 
-/// Reads the mesh's membership: a worker the failure detector holds dead
-/// (or that left) is lost at once.
+/// Follows the mesh's membership events: a worker whose node the failure
+/// detector holds dead, or that left or was removed, is lost at once; a
+/// snapshot (after netmanager restarted, or a resync) is reconciled.
 async fn watch_mesh(cluster: Arc<Cluster>) {
+    let mut watch = cluster.node.watch_members();
     loop {
-        tokio::time::sleep(MESH_POLL).await;
-        let Ok(view) = cluster.node.view().await else { continue };
-        *cluster.oracle.lock().unwrap_or_else(|p| p.into_inner()) = MeshRtt::from_view(&view);
-        let down: Vec<String> = cluster.state().workers.iter().filter(|(name, w)| w.alive && !view.is_up(name)).map(|(n, _)| n.clone()).collect();
-        for worker in down {
-            cluster.worker_lost(&worker, "the mesh's failure detector holds it dead");
+        let event = watch.next().await;
+        let Some(view) = watch.view() else { continue };
+        if let MeshEvent::Member { name, change } = &event {
+            tracing::debug!(member = %name, ?change, "mesh event");
+        }
+        cluster.set_mesh(view.clone());
+        let lost = failures::lost_workers(&cluster.state(), &event, view);
+        for (worker, why) in lost {
+            cluster.worker_lost(&worker, &why);
         }
     }
+}
+
+/// RTTs change all the time and are no membership events: read them now and then.
+async fn refresh_rtts(cluster: Arc<Cluster>) {
+    loop {
+        tokio::time::sleep(RTT_REFRESH).await;
+        let Ok(fresh) = cluster.node.view().await else { continue };
+        let mut mesh = cluster.mesh();
+        mesh.copy_rtts(&fresh);
+        *cluster.oracle.lock().unwrap_or_else(|p| p.into_inner()) = MeshRtt::from_view(&mesh);
+    }
+}
+
+/// The member a connecting address belongs to: the stream's view, else
+/// (a member newer than the last event read) a fresh `/v1/members`.
+async fn identify(cluster: &Cluster, ip: std::net::Ipv4Addr) -> anyhow::Result<Option<String>> {
+    let known = cluster.mesh().identify(ip);
+    if known.is_some() {
+        return Ok(known);
+    }
+    Ok(cluster.node.view().await?.identify(ip))
 }
 
 async fn serve_worker(cluster: &Arc<Cluster>, stream: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
     let IpAddr::V4(ip) = peer.ip() else { anyhow::bail!("not IPv4") };
     let (mut reader, mut writer) = stream.into_split();
-    let view = cluster.node.view().await?;
-    let Some(name) = view.identify(ip) else {
+    let Some(name) = identify(cluster, ip).await? else {
         tracing::warn!(%peer, "refused a worker: its address is in no live mesh member's subnet");
         let _ = tokio::time::timeout(Duration::from_secs(1), write_frame(&mut writer, &Message::Refused { reason: format!("{ip} is not a live member of this mesh") })).await;
         return Ok(());

@@ -20,6 +20,8 @@ use super::*;
 use crate::control::admission::pool::SubnetPool;
 use crate::control::admission::tokens::TokenSpec;
 use crate::control::admission::{verify_grant, Authority, GrantRules};
+use crate::control::events::Event;
+use crate::control::feed::Feed;
 use crate::control::projection::apply_directory;
 use crate::control::wire::protocol::JoinRequest;
 
@@ -49,6 +51,10 @@ pub struct Sim {
     trusted: HashSet<usize>,
     /// Silent: receives nothing, answers nothing (but its connections stay up).
     pub silent: bool,
+    /// What `Output::Members` added up to, as the local API's stream has it.
+    pub feed: Feed,
+    /// The events that feed produced, in order.
+    pub events: Vec<Event>,
 }
 
 pub struct Harness {
@@ -126,6 +132,7 @@ impl Harness {
             bootstrap: Vec::new(),
         };
         let (node, outputs) = ControlNode::new(settings, self.now);
+        let feed = Feed::new(node.local_entry());
         let sim = Sim {
             keypair,
             peer,
@@ -137,6 +144,8 @@ impl Harness {
             seen: HashSet::new(),
             trusted: HashSet::new(),
             silent: false,
+            feed,
+            events: Vec::new(),
         };
         if index == self.nodes.len() {
             self.nodes.push(sim);
@@ -266,6 +275,10 @@ impl Harness {
                 }
                 Output::Peers(peers) => self.nodes[i].peers = peers,
                 Output::Directory(ops) => apply_directory(&self.nodes[i].directory, ops),
+                Output::Members(changes) => {
+                    let sim = &mut self.nodes[i];
+                    sim.events.extend(changes.into_iter().filter_map(|c| sim.feed.apply(c)));
+                }
                 Output::Done { result, .. } => self.nodes[i].done.push(result),
             }
         }

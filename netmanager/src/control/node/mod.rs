@@ -15,8 +15,10 @@
 //! joins), [`probing`] (watch set, indirect probes, RTTs, coordinates,
 //! suspicions), [`publish`] (own records, versions, refutation, leaving),
 //! [`redial`] (keeping connections to members), [`local`] (this node's
-//! instances), [`limits`] (token buckets).
+//! instances), [`limits`] (token buckets), `events` (membership changes
+//! for the local API's event stream).
 
+mod events;
 pub mod intake;
 pub mod limits;
 pub mod local;
@@ -25,6 +27,8 @@ pub mod publish;
 pub mod redial;
 pub mod serve;
 
+#[cfg(test)]
+mod event_tests;
 #[cfg(test)]
 mod harness;
 #[cfg(test)]
@@ -40,6 +44,7 @@ use overlay::PeerConfig;
 
 use super::admission::{GrantInfo, GrantRules, Granted, Refusal};
 use super::latency::{Explorer, RttTracker};
+use super::events::MemberChange;
 use super::membership::{Change, Membership};
 use super::projection::{DirectoryOp, Projection};
 use super::view::{ControlView, LocalView};
@@ -134,6 +139,9 @@ pub enum Output {
     /// The tunnel's peers, as a whole.
     Peers(Vec<PeerConfig>),
     Directory(Vec<DirectoryOp>),
+    /// Members that joined, came back, were suspected, died, left, were
+    /// removed or moved, in order (the local API's event stream).
+    Members(Vec<MemberChange>),
     Done { id: CommandId, result: Result<Done, ControlError> },
 }
 
@@ -192,6 +200,8 @@ pub struct ControlNode {
     rejection_log: limits::TokenBucket,
     /// Rejections not logged since the last line (rate limit).
     rejections_unlogged: u64,
+    /// Membership events not yet emitted.
+    member_events: Vec<MemberChange>,
 }
 
 impl ControlNode {
@@ -226,6 +236,7 @@ impl ControlNode {
             last_rtts: None,
             rejection_log: limits::TokenBucket::new(20, Duration::from_millis(500)),
             rejections_unlogged: 0,
+            member_events: Vec::new(),
         };
         let mut out = Vec::new();
         node.publish_record(now, &mut out);
@@ -274,6 +285,7 @@ impl ControlNode {
     /// Acts on what membership changed: logs, forgets, marks for projection.
     fn changed(&mut self, changes: Vec<Change>, now: Instant, out: &mut Vec<Output>) {
         for change in changes {
+            self.note_event(&change);
             let name = |node: &ControlNode, p: &PeerId| node.membership.get(p).map(|m| m.name().to_owned()).unwrap_or_else(|| p.to_string());
             match &change {
                 Change::Joined(p) => {
@@ -282,7 +294,7 @@ impl ControlNode {
                 }
                 Change::Revived(p) => tracing::info!(member = %name(self, p), "member is back"),
                 Change::Suspected(p) => tracing::warn!(member = %name(self, p), "member suspected (not answering probes, directly or through others)"),
-                Change::Died(p) => {
+                Change::Died(p, _) => {
                     tracing::warn!(member = %name(self, p), "member declared dead: its instances leave the answers");
                     self.forget_measurements(p);
                 }
@@ -290,8 +302,8 @@ impl ControlNode {
                     tracing::info!(member = %name(self, p), "member left");
                     self.forget_measurements(p);
                 }
-                Change::Removed(p) => {
-                    tracing::warn!(peer = %p, "member removed (revoked, superseded by a later grant, or long gone)");
+                Change::Removed(p, why) => {
+                    tracing::warn!(peer = %p, reason = ?why, "member removed (revoked, superseded by a later grant, or long gone)");
                     self.forget_measurements(p);
                     self.trust(*p, out);
                 }
@@ -310,7 +322,7 @@ impl ControlNode {
                 Change::Updated(_) => {}
             }
             match change {
-                Change::Joined(p) | Change::Updated(p) | Change::Revived(p) | Change::Instances(p) | Change::Suspected(p) | Change::Died(p) | Change::Left(p) | Change::Removed(p) => {
+                Change::Joined(p) | Change::Updated(p) | Change::Revived(p) | Change::Instances(p) | Change::Suspected(p) | Change::Died(p, _) | Change::Left(p) | Change::Removed(p, _) => {
                     if let Some(member) = self.membership.get(&p) {
                         self.coords.insert(p, member.record.coordinate);
                     }
@@ -339,8 +351,10 @@ impl ControlNode {
         }
     }
 
-    /// Peer set and directory changes for whatever changed.
+    /// Peer set and directory changes for whatever changed, and the
+    /// membership events.
     fn project(&mut self, out: &mut Vec<Output>) {
+        self.emit_events(out);
         if self.peers_dirty {
             self.peers_dirty = false;
             if let Some(peers) = self.projection.peers(&self.membership) {

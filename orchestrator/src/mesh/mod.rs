@@ -3,6 +3,13 @@
 //! is, which members the failure detector holds dead, and the workload
 //! namespaces a worker asks for. No second membership, no second
 //! heartbeat: the mesh already authenticates every overlay address.
+//!
+//! [`LocalNode::view`] reads `/v1/members` once (with RTTs);
+//! [`LocalNode::watch_members`] follows `/v1/events` ([`watch`]), whose
+//! lines [`events`] applies to a [`MeshView`].
+
+pub mod events;
+pub mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -135,6 +142,12 @@ impl LocalNode {
     pub async fn view(&self) -> Result<MeshView, OrchestratorError> {
         let members: Members = self.blocking(|s| client::get(s, "/v1/members")).await?;
         Ok(MeshView::from_members(&members))
+    }
+
+    /// Follows the membership as it changes (netmanager's event stream,
+    /// reconnected when it goes away).
+    pub fn watch_members(&self) -> watch::MemberWatch {
+        watch::MemberWatch::new(self.socket.clone())
     }
 
     /// Waits until netmanager answers (it is joined once it does), logging while it waits.
