@@ -249,14 +249,14 @@ fn revocations_follow_the_issuer() {
     assert!(matches!(m.apply_revocation(&Kit::revocation_by(&cluster.key, &rooted, rooted.serial), now), Err(Rejection::Grant(_))));
     assert!(m.get(&rooted.peer).is_some());
     // It can remove its own.
-    assert_eq!(m.apply_revocation(&Kit::revocation_by(&cluster.key, &node, node.serial), now).unwrap(), vec![Change::Removed(node.peer)]);
+    assert_eq!(m.apply_revocation(&Kit::revocation_by(&cluster.key, &node, node.serial), now).unwrap(), vec![Change::Removed(node.peer, RemovedReason::Revoked)]);
     assert!(matches!(m.apply_node(&kit.delegated_record(&node, "10.18.128.64/26", &cluster, Some(delegation.clone()), 2), now), Err(Rejection::Revoked)));
 
     // Another node of the cluster; then the authority removes the cluster.
     let second = kit.node();
     m.apply_node(&kit.delegated_record(&second, "10.18.128.128/26", &cluster, Some(delegation.clone()), 1), now).unwrap();
     let changes = m.apply_revocation(&Kit::revocation_by(&kit.authority, &cluster, cluster.serial), now).unwrap();
-    assert!(changes.contains(&Change::Removed(cluster.peer)) && changes.contains(&Change::Removed(second.peer)), "{changes:?}");
+    assert!(changes.contains(&Change::Removed(cluster.peer, RemovedReason::Revoked)) && changes.contains(&Change::Removed(second.peer, RemovedReason::Revoked)), "{changes:?}");
     let again = kit.delegated_record(&second, "10.18.128.128/26", &cluster, Some(delegation), 2);
     assert!(matches!(m.apply_node(&again, now), Err(Rejection::Revoked)), "a removed cluster's grants stay void");
 }
@@ -284,7 +284,8 @@ fn the_authority_wins_a_name_over_a_delegate() {
     let mut owner = kit.node();
     owner.name = "web-1".into();
     let changes = m.apply_node(&kit.record(&owner, 1), now).unwrap();
-    assert_eq!(changes, vec![Change::Removed(squatter.peer), Change::Joined(owner.peer)], "the authority's grant wins despite a lower serial");
+    assert_eq!(changes, vec![Change::Removed(squatter.peer, RemovedReason::Superseded), Change::Joined(owner.peer)], "the authority's grant wins despite a lower serial");
+}
 
 /// Instance sets are whole state, so one over a member's budget must be
 /// late, never lost: gossipsub will not deliver the same message again
