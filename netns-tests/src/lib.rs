@@ -32,6 +32,7 @@ pub mod interrupt;
 pub mod names;
 pub mod netns;
 pub mod orchestra;
+pub mod pipeline;
 pub mod ping;
 pub mod root;
 pub mod scratch;

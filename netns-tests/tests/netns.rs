@@ -19,6 +19,7 @@ mod netns {
     mod orchestrator_admission;
     mod orchestrator_deploy;
     mod orchestrator_faults;
+    mod pipeline;
     mod pcap;
     mod sampling;
     mod support;

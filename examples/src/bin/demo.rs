@@ -1,72 +1,85 @@
-//! `demo`: grove's one-command local demo.
+//! `demo`: grove's one-command local demo of the whole platform.
 //!
 //! `cargo run --release -p examples --bin demo [-- --hold]`, as root.
 //! Parses arguments, installs the signal handler and calls [`run::run`].
 
 // The binary's root is `src/bin/demo.rs`; its modules live beside it in `demo/`.
-#[path = "demo/bed.rs"]
-mod bed;
-#[path = "demo/hold.rs"]
-mod hold;
-#[path = "demo/naming.rs"]
-mod naming;
 #[path = "demo/preflight.rs"]
 mod preflight;
-#[path = "demo/rtt.rs"]
-mod rtt;
 #[path = "demo/run.rs"]
 mod run;
 #[path = "demo/stop.rs"]
 mod stop;
 #[path = "demo/ui.rs"]
 mod ui;
+#[path = "demo/view.rs"]
+mod view;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// grove's local demo: a dynamic encrypted mesh on this machine.
+/// grove's local demo: cameras find their nearest inference instance.
 ///
-/// What it does, in about 10 seconds:
-///   1. builds network namespaces for four nodes, Munich, Frankfurt,
-///      Helsinki and Espoo, behind a router whose userspace WAN emulator
-///      (`wanem`) delays packets by the distance between the sites;
-///   2. makes a join token, starts `netmanager` on Munich as the admission
-///      authority and lets the others join with the token: each gets a /26
-///      and learns its peers from signed, gossiped records;
-///   3. pings each pair over the underlay and over the overlay and prints
-///      both RTTs next to the modelled one;
-///   4. shows `netmanager status` (members, RTTs, closest answers);
-///   5. starts ms2 workloads in Frankfurt and Helsinki, asks every node's
-///      resolver for closest.ms2, kills Helsinki and shows the answers move,
-///      restarts it and shows them come back;
-///   6. tears everything down: daemons, namespaces, keys, logs. Ctrl-C at
-///      any point tears down too.
+/// What it does, in about a minute, on this machine only:
+///   1. installs what is missing (iproute2, procps, opencv-data) with apt-get;
+///   2. builds network namespaces for 6 machines at Frankfurt (the cloud),
+///      Munich and Milan (edge sites), behind a router whose userspace WAN
+///      emulator delays packets by the distance between the sites, and
+///      joins them into grove's encrypted mesh by token;
+///   3. runs `grove root` in Frankfurt, a `grove cluster` per site and
+///      `grove worker`s, and deploys examples/sla/pipeline.json with
+///      `grove deploy`: `anonymise` at both edge sites, `detect` in the
+///      cloud;
+///   4. starts a camera in each edge site, which resolves
+///      `closest.anonymise` through the system resolver and streams frames
+///      (a real photograph, panned): faces are pixelated at the edge, people
+///      counted in the cloud; a live view shows who serves whom;
+///   5. SIGKILLs the Munich worker that runs Munich's anonymiser: the view
+///      shows the camera failing over to Milan and the orchestrator
+///      re-creating the anonymiser on the other Munich worker;
+///   6. tears everything down and prints one JSON line:
+///      {"demo":"ok","cameras":…,"frames":…,"faces_blurred":…,"failover_s":…}
 ///
-/// Needs: root (namespaces, TUN), iproute2 and iputils-ping, and the
-/// workspace built in release mode (`cargo build --release --workspace`),
-/// since it runs the `netmanager` and `wanem` binaries next to itself.
+/// Ctrl-C at any point tears down too. Needs root and the workspace built
+/// in release mode (`cargo build --release --workspace`): it runs the real
+/// netmanager, grove, anonymise, detect and camera binaries next to itself.
 /// It sends traffic only inside the namespaces it creates.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 pub struct DemoArgs {
-    /// Keep the mesh up after the tour until Ctrl-C, and print commands
-    /// (ping, netmanager status, tcpdump) to run against it meanwhile.
+    /// Seconds of streaming before the failure.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    pub duration: f64,
+
+    /// After the tour, keep everything up until Ctrl-C (with commands to
+    /// try against it).
     #[arg(long)]
     pub hold: bool,
 
-    /// Pings per pair and path for the RTT table (100 ms apart).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub pings: u32,
+    /// Frames per second of each camera.
+    #[arg(long, default_value_t = 4.0, value_parser = parse_fps)]
+    pub fps: f64,
+
+    /// Do not install missing packages; say what is missing instead.
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    (1.0..=3600.0).contains(&v).then_some(v).ok_or_else(|| "between 1 and 3600 seconds".into())
+}
+
+fn parse_fps(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    (0.5..=30.0).contains(&v).then_some(v).ok_or_else(|| "between 0.5 and 30 frames per second".into())
 }
 
 fn main() -> ExitCode {
     let args = DemoArgs::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = stop::install() {

@@ -703,11 +703,17 @@ impl Orchestra {
     /// Runs the `grove` CLI in the root's namespace with `--root` and
     /// `--token-file` appended.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_env(&[], args)
+    }
+
+    /// [`Orchestra::cli`] with `env` added to the CLI's environment.
+    pub fn cli_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let grove = bin_path("grove").map(|p| p.display().to_string()).unwrap_or_else(|_| "grove".into());
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.mesh.nodes[0].netns))
             .arg(grove)
             .args(args)
+            .envs(env.iter().copied())
             .args(["--root", &self.root_url(), "--token-file", &self.token_file().display().to_string()])
             .stdin(Stdio::null())
             .output()

@@ -10,13 +10,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::client::{finish, write_json, Client, ClientArgs, UsageError};
+use super::interpolate::expand_file;
 use crate::api::types::{AppView, InstanceView, ServiceView};
 use crate::api::MAX_BODY;
 use crate::model::InstanceState;
 
 /// The end of `--help` (the first line is `cli::Command`'s).
 const AFTER_LONG_HELP: &str = "\
-The file goes to the root as it is (POST /v1/apps); the root checks it as
+${NAME} and ${NAME:-default} in the file's strings are replaced by the
+environment's values first, as Docker Compose does ($$ for a literal $):
+  \"code\": \"${GROVE_BIN:-/usr/local/bin}/anonymise\"
+Then the file goes to the root (POST /v1/apps); the root checks it as
 `grove validate` does and answers with every problem, e.g.
   invalid SLA: applications[0].microservices[1].memory: must be > 0
 An application that exists already is updated to what the file says.
@@ -60,6 +64,7 @@ pub fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
 pub fn deploy(client: &Client, args: &DeployArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let name = args.file.display();
     let bytes = std::fs::read(&args.file).map_err(|e| UsageError(format!("cannot read {name}: {e}")))?;
+    let bytes = expand_file(&bytes, &|v| std::env::var(v).ok()).map_err(|e| UsageError(format!("{name}: {e}")))?;
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
         anyhow::bail!("{name} is not JSON: {e} (`grove validate {name}` checks it offline)");
     }

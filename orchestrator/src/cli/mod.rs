@@ -15,6 +15,7 @@ pub mod clusters;
 pub mod daemon;
 pub mod deploy;
 pub mod http;
+pub mod interpolate;
 pub mod logs;
 pub mod ls;
 pub mod nodes;

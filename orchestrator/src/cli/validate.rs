@@ -5,6 +5,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::interpolate::expand_file;
 use crate::sla::spec::SlaSpec;
 use crate::sla::validate::{self, Checked};
 use crate::OrchestratorError;
@@ -87,6 +88,8 @@ pub fn run(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> io:
         } else {
             std::fs::read(file)
         };
+        // `${VAR}`s are expanded as `grove deploy` would before sending.
+        let bytes = bytes.and_then(|b| expand_file(&b, &|v| std::env::var(v).ok()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)));
         let file_outcome = match bytes {
             Ok(bytes) => report(&name, &bytes, args.schema_only, out, err)?,
             Err(error) => {

@@ -9,7 +9,7 @@ use dns::{InstanceKey, Label};
 
 use crate::model::{Capacity, InstanceState, WorkerId};
 use crate::proto::{InstanceReport, Message, WorkerReport};
-use crate::schedule::{pick_worker, Decision, RttOracle, WorkerState};
+use crate::schedule::{pick_worker_spread, Decision, RttOracle, WorkerState};
 use crate::sla::ServiceSpec;
 
 /// A message for one worker.
@@ -103,7 +103,14 @@ impl ClusterState {
 
     fn place_avoiding(&mut self, key: InstanceKey, spec: ServiceSpec, avoid: Option<&str>, oracle: &dyn RttOracle<WorkerId>) -> Vec<ToWorker> {
         let candidates: Vec<WorkerState> = self.candidates().into_iter().filter(|w| Some(w.name.as_str()) != avoid).collect();
-        match pick_worker(&spec, &candidates, oracle) {
+        // How many of this service's instances each worker runs already.
+        let same_service = |k: &InstanceKey| k.service == key.service && k.app == key.app && k.namespace == key.namespace;
+        let siblings = |id: WorkerId| {
+            let Some(worker) = candidates.iter().find(|w| w.id == id) else { return 0 };
+            let on_it = self.instances.iter().filter(|(k, p)| same_service(k) && **k != key && p.worker.as_deref() == Some(worker.name.as_str()));
+            on_it.count() as u32
+        };
+        match pick_worker_spread(&spec, &candidates, &siblings, oracle) {
             Decision::Place(placement) => {
                 let name = placement.name.to_string();
                 self.instances.insert(

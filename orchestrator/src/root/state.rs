@@ -13,7 +13,7 @@ use dns::{InstanceKey, Location};
 use super::records::{AppRecord, InstanceRecord, ServiceRecord};
 use crate::model::{Capacity, ClusterId, InstanceState};
 use crate::proto::{InstanceReport, Message, WorkerReport};
-use crate::schedule::{pick_cluster, ClusterSummary, Decision, GeoRtt};
+use crate::schedule::{pick_cluster_spread, ClusterSummary, Decision, GeoRtt};
 use crate::sla::{AppSpec, SlaSpec};
 use crate::OrchestratorError;
 
@@ -363,6 +363,13 @@ impl RootState {
             let Some(service) = self.services.get_mut(key) else { continue };
             let key_of = instance_keys(service);
             let mut changed = false;
+            // Where this service's live instances are, to spread the next ones.
+            let mut placed_in: BTreeMap<String, u32> = BTreeMap::new();
+            for instance in service.instances.values() {
+                if let (Some(cluster), false) = (&instance.cluster, matches!(instance.status.state, InstanceState::Failed | InstanceState::Dead)) {
+                    *placed_in.entry(cluster.clone()).or_default() += 1;
+                }
+            }
             for (&number, instance) in &mut service.instances {
                 match instance.status.state {
                     InstanceState::Failed | InstanceState::Dead if now_ms >= instance.retry_at_ms => {
@@ -381,7 +388,11 @@ impl RootState {
                 instance.refused.retain(|_| now_ms.saturating_sub(instance.sent_ms) < REFUSAL_MEMORY_MS);
                 let candidates: Vec<ClusterSummary> =
                     summaries.iter().filter(|c| !instance.refused.iter().any(|(name, _)| Some(name) == names.get(&c.id))).cloned().collect();
-                match pick_cluster(&service.spec, &candidates, &self.areas) {
+                let siblings = |id: ClusterId| {
+                    let Some(name) = names.get(&id) else { return 0 };
+                    placed_in.get(name.as_str()).copied().unwrap_or(0)
+                };
+                match pick_cluster_spread(&service.spec, &candidates, &siblings, &self.areas) {
                     Decision::Place(placement) => {
                         let Some(name) = names.get(&placement.id) else { continue };
                         for summary in summaries.iter_mut().filter(|s| s.id == placement.id) {
@@ -389,6 +400,7 @@ impl RootState {
                         }
                         instance.set(InstanceState::ClusterScheduled, None, now_ms);
                         instance.cluster = Some(name.clone());
+                        *placed_in.entry(name.clone()).or_default() += 1;
                         instance.sent_ms = now_ms;
                         out.push((name.clone(), Message::Place { key: key_of(number), spec: Box::new(service.spec.clone()) }));
                         changed = true;

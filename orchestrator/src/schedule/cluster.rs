@@ -39,13 +39,24 @@ impl WorkerState {
     /// The scheduler's view.
     pub fn candidate(&self) -> Candidate<WorkerId> {
         let free = self.free();
-        Candidate { id: self.id, name: self.name, location: self.location, room: free, free, total: self.capacity, alive: self.alive }
+        Candidate { id: self.id, name: self.name, location: self.location, room: free, free, total: self.capacity, alive: self.alive, siblings: 0 }
     }
 }
 
 /// Which worker should run one instance of `service`.
 pub fn pick_worker(service: &ServiceSpec, workers: &[WorkerState], oracle: &dyn RttOracle<WorkerId>) -> Decision<WorkerId> {
-    let candidates: Vec<_> = workers.iter().map(WorkerState::candidate).collect();
+    pick_worker_spread(service, workers, &|_| 0, oracle)
+}
+
+/// [`pick_worker`], where `siblings(worker)` instances of the service
+/// already run on each worker: the fewest wins before proximity and fit.
+pub fn pick_worker_spread(
+    service: &ServiceSpec,
+    workers: &[WorkerState],
+    siblings: &dyn Fn(WorkerId) -> u32,
+    oracle: &dyn RttOracle<WorkerId>,
+) -> Decision<WorkerId> {
+    let candidates: Vec<_> = workers.iter().map(|w| Candidate { siblings: siblings(w.id), ..w.candidate() }).collect();
     pick(service, &candidates, Tier::Cluster, oracle)
 }
 

@@ -42,6 +42,9 @@ pub struct Candidate<Id> {
     pub total: Capacity,
     /// Reporting.
     pub alive: bool,
+    /// Instances of the service being placed already here: ranking spreads
+    /// a service's instances over candidates before anything else.
+    pub siblings: u32,
 }
 
 /// `Ok` when `candidate` can take one instance needing `request`.

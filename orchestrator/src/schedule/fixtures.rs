@@ -33,7 +33,7 @@ pub fn service(vcpus: u32, memory_mib: u32, constraints: Vec<Constraint>) -> Ser
 /// 4000m / 4096 MiB, all free, alive.
 pub fn candidate(name: &str, location: Option<Location>) -> Candidate<u32> {
     let total = Capacity::new(4000, 4096);
-    Candidate { id: 0, name: label(name), location, room: total, free: total, total, alive: true }
+    Candidate { id: 0, name: label(name), location, room: total, free: total, total, alive: true, siblings: 0 }
 }
 
 /// 4000m / 4096 MiB, nothing reserved, alive.

@@ -20,11 +20,11 @@ pub mod score;
 use dns::Label;
 use serde::Serialize;
 
-pub use cluster::{pick_worker, WorkerState};
+pub use cluster::{pick_worker, pick_worker_spread, WorkerState};
 pub use filter::{Candidate, Tier};
 pub use reason::{Reason, Rejected, Rejection};
 pub use reschedule::{off_cluster, off_worker, Move, Placed};
-pub use root::{pick_cluster, ClusterSummary};
+pub use root::{pick_cluster, pick_cluster_spread, ClusterSummary};
 pub use rtt::{GeoRtt, NoRtt, RttOracle};
 
 use crate::model::Capacity;

@@ -42,6 +42,7 @@ impl ClusterSummary {
             free: self.free,
             total: self.total,
             alive: self.alive,
+            siblings: 0,
         }
     }
 
@@ -56,7 +57,21 @@ impl ClusterSummary {
 
 /// Where one instance of `service` should go, among `clusters`.
 pub fn pick_cluster(service: &ServiceSpec, clusters: &[ClusterSummary], oracle: &dyn RttOracle<ClusterId>) -> Decision<ClusterId> {
-    let candidates: Vec<_> = clusters.iter().map(ClusterSummary::candidate).collect();
+    pick_cluster_spread(service, clusters, &|_| 0, oracle)
+}
+
+/// [`pick_cluster`], where `siblings(cluster)` instances of the service
+/// are already placed in each cluster: the fewest wins before proximity
+/// and fit, so a service's instances spread over sites (failure domains)
+/// as far as its constraints allow, as Kubernetes' topology spread and
+/// Nomad's `spread` do by default.
+pub fn pick_cluster_spread(
+    service: &ServiceSpec,
+    clusters: &[ClusterSummary],
+    siblings: &dyn Fn(ClusterId) -> u32,
+    oracle: &dyn RttOracle<ClusterId>,
+) -> Decision<ClusterId> {
+    let candidates: Vec<_> = clusters.iter().map(|c| Candidate { siblings: siblings(c.id), ..c.candidate() }).collect();
     pick(service, &candidates, Tier::Root, oracle)
 }
 

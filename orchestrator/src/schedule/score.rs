@@ -1,5 +1,8 @@
-//! Ranking of feasible candidates, best first, by three keys in order:
+//! Ranking of feasible candidates, best first, by four keys in order:
 //!
+//! 0. spread: fewest instances of the same service already there, so
+//!    replicas land in different clusters (sites) and on different
+//!    workers while any feasible one has fewer;
 //! 1. proximity, when the service has a `latency` constraint (lowest RTT
 //!    to its target) or else a `geo` one (shortest distance to its point):
 //!    the user asked to be near something, so nearer is better than fuller;
@@ -27,7 +30,11 @@ pub fn rank<'a, Id>(
         .map(|c| (proximity(service, c, oracle), c.free.leftover_share(request, c.total), c))
         .collect();
     keyed.sort_by(|a, b| {
-        a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then_with(|| a.2.name.cmp(&b.2.name))
+        a.2.siblings
+            .cmp(&b.2.siblings)
+            .then(a.0.total_cmp(&b.0))
+            .then(a.1.total_cmp(&b.1))
+            .then_with(|| a.2.name.cmp(&b.2.name))
     });
     keyed.into_iter().map(|(_, _, c)| c).collect()
 }
@@ -78,6 +85,20 @@ mod tests {
         let twin = with_free("a-twin", Capacity::new(1000, 2048));
         let ranked = rank(&s, request, vec![&roomy, &snug, &twin], &FixedRtt(vec![]));
         assert_eq!(names(ranked), ["a-twin", "snug", "roomy"]);
+    }
+
+    #[test]
+    fn spread_beats_proximity_and_fit() {
+        let s = service(1, 512, vec![Constraint::Geo { near: MUNICH, within_km: 500.0 }]);
+        let request = Capacity::request(&s.resources);
+        let mut near = candidate("munich", Some(MUNICH));
+        near.siblings = 1;
+        let far = candidate("milan", Some(MILAN));
+        let ranked = rank(&s, request, vec![&near, &far], &FixedRtt(vec![]));
+        assert_eq!(names(ranked), ["milan", "munich"], "the cluster without an instance first");
+        near.siblings = 0;
+        let ranked = rank(&s, request, vec![&near, &far], &FixedRtt(vec![]));
+        assert_eq!(names(ranked), ["munich", "milan"], "then the nearer");
     }
 
     #[test]

@@ -2,4 +2,4 @@
 //! (the testbed library's `interrupt`), so it always unwinds through the
 //! `Drop` guards that stop the daemons and delete the namespaces.
 
-pub use netns_tests::interrupt::{check, install, requested, sleep, Interrupted};
+pub use netns_tests::interrupt::{check, install, sleep, Interrupted};

@@ -4,6 +4,7 @@
 //! `cargo run --release -p netns-tests --bin bench -- dns`
 //! `cargo run --release -p netns-tests --bin bench -- closest [--nodes N]`
 //! `cargo run --release -p netns-tests --bin bench -- deploy [--runs N]`
+//! `cargo run --release -p netns-tests --bin bench -- pipeline [--trials N]`
 //!
 //! Progress goes to stderr; results go to stdout as a Markdown table, and
 //! the very last stdout line is one JSON object for machines.
@@ -15,6 +16,7 @@ mod dns;
 mod iperf;
 mod overlay;
 mod peers;
+mod pipeline;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,10 @@ enum Command {
     /// The orchestration tiers: deploy → first answer through `closest`,
     /// worker killed → answering from elsewhere, scheduler decisions/s.
     Deploy(deploy::DeployArgs),
+    /// The camera pipeline (examples/): end-to-end latency camera →
+    /// anonymise → detect against RTTs + processing, frames/s per
+    /// anonymiser instance, camera failover when its worker dies.
+    Pipeline(pipeline::PipelineArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,5 +59,6 @@ fn main() -> anyhow::Result<()> {
         Command::Dns(args) => dns::run(&args),
         Command::Closest(args) => closest::run(&args),
         Command::Deploy(args) => deploy::run(&args),
+        Command::Pipeline(args) => pipeline::run(&args),
     }
 }
