@@ -13,6 +13,10 @@ use examples::messages::Rect;
 use image::RgbImage;
 
 fn detector() -> Detector {
+    // On a fresh machine, as root, the cascades are installed first.
+    if netns_tests::require_root().is_ok() {
+        let _ = netns_tests::tools::ensure(netns_tests::tools::DEMO, true, &|line| eprintln!("{line}"));
+    }
     Detector::load(Path::new(DEFAULT_CASCADES)).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -37,6 +37,7 @@ pub mod ping;
 pub mod root;
 pub mod scratch;
 pub mod testbed;
+pub mod tools;
 pub mod veth_link;
 pub mod wait;
 pub mod wan;

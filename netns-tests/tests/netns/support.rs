@@ -2,11 +2,17 @@
 
 use std::time::Duration;
 
-use netns_tests::{require_root, Testbed, TestbedBuilder};
+use netns_tests::{require_root, tools, Testbed, TestbedBuilder};
 
-/// Fails the test with a clear message unless running as root.
+/// Fails the test with a clear message unless running as root; installs
+/// the system tools the scenario tests use if they are missing (a fresh
+/// machine: `cargo test` alone works).
 pub fn need_root() {
     if let Err(e) = require_root() {
+        panic!("{e}");
+    }
+    let needs: Vec<tools::Need> = tools::DEMO.iter().chain(tools::TESTS).copied().collect();
+    if let Err(e) = tools::ensure(&needs, true, &|line| eprintln!("{line}")) {
         panic!("{e}");
     }
 }

@@ -60,3 +60,16 @@ fn worker_status_updates_and_stops_what_is_not_placed_there() {
     let out = s.worker_status(other, report(other, 4096), vec![running]);
     assert!(matches!(out.as_slice(), [(w, Message::Stop { .. })] if w == other));
 }
+
+#[test]
+fn a_services_instances_spread_over_workers_before_packing() {
+    let mut s = ClusterState::default();
+    // w1 is the tighter fit for both; spreading puts the second on w2.
+    s.worker_up("w1", report("w1", 4096));
+    s.worker_up("w2", report("w2", 8192));
+    let mut on: Vec<String> = Vec::new();
+    for n in 0..2 {
+        on.extend(s.place(key(n), service(1, 512, vec![]), &NoRtt).into_iter().map(|(w, _)| w));
+    }
+    assert_eq!(on, ["w1", "w2"]);
+}

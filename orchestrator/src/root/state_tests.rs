@@ -122,3 +122,20 @@ fn records_survive_the_store_encoding() {
     let states = |r: &crate::root::records::ServiceRecord| r.instances.values().map(|i| (i.status.clone(), i.cluster.clone())).collect::<Vec<_>>();
     assert_eq!(states(stored), states(held));
 }
+
+#[test]
+fn a_services_instances_spread_over_clusters_before_packing() {
+    let mut s = RootState::default();
+    // Without spreading, best fit would put both first instances together.
+    s.cluster_connected("big", "10.18.0.1".parse().expect("ip"), None, 0);
+    s.apply_report("big", vec![worker("w1", 4096), worker("w2", 4096)], vec![], 0);
+    s.cluster_connected("small", "10.18.0.65".parse().expect("ip"), None, 0);
+    s.apply_report("small", vec![worker("w3", 16384)], vec![], 0);
+    s.deploy(sla(3, 1024), 10);
+    let sent = placed(&s.reconcile(10, T));
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_ne!(sent[0].0, sent[1].0, "the first two in different clusters: {sent:?}");
+    let on = |c: &str| sent.iter().filter(|(cluster, _)| cluster == c).count();
+    assert_eq!(on("big").abs_diff(on("small")), 1, "then the third where it fits best: {sent:?}");
+}
+
