@@ -16,5 +16,6 @@ pub mod link;
 pub mod messages;
 pub mod photo;
 pub mod resolve;
+pub mod server;
 pub mod stats;
 pub mod wire;

@@ -6,8 +6,6 @@
 //! never leave this process.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,7 +14,8 @@ use examples::faces::{load_model, FaceFinder};
 use examples::frames::{decode_jpeg, encode_jpeg, ANONYMISED_MARK};
 use examples::link::ServiceLink;
 use examples::messages::{instance_identity, Anonymised, Detected, Frame, ToDetect};
-use examples::wire::{read_message, write_message, WireError};
+use examples::server::{init_logs, next_message, serve_each};
+use examples::wire::{write_message, WireError};
 use rustface::Model;
 
 /// A frame slower than this is logged with where the time went.
@@ -59,48 +58,23 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logs();
+    init_logs("info");
     let model = load_model().context("the built-in SeetaFace model does not parse (a corrupt build?)")?;
     let me = instance_identity();
     let listener = TcpListener::bind(args.listen).with_context(|| format!("listen on {}", args.listen))?;
     tracing::info!(instance = %me, listen = %args.listen, detect = %args.detect, "anonymise: SeetaFace frontal model loaded, waiting for cameras");
     println!("anonymise {me}: listening on {}, detector {}:{}", args.listen, args.detect, args.detect_port);
-    let args = Arc::new(args);
-    let busy = Arc::new(AtomicUsize::new(0));
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        if busy.fetch_add(1, Ordering::SeqCst) >= args.max_cameras {
-            busy.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!("refusing a camera: {} already connected", args.max_cameras);
-            continue;
-        }
-        let (args, model, me, busy) = (args.clone(), model.clone(), me.clone(), busy.clone());
-        std::thread::spawn(move || {
-            let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-            match serve(stream, &args, model, &me) {
-                Ok(()) => tracing::info!(%peer, "camera left"),
-                Err(e) => tracing::info!(%peer, "camera connection ended: {e}"),
-            }
-            busy.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
+    serve_each(listener, args.max_cameras, move |stream| serve(stream, &args, model.clone(), &me));
     Ok(())
 }
 
 /// One camera, frame after frame, until it leaves.
 fn serve(mut stream: TcpStream, args: &Args, model: Model, me: &str) -> Result<(), WireError> {
-    stream.set_nodelay(true)?;
-    // A camera silent for a minute is gone.
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut finder = FaceFinder::new(model);
     let mut detector = (!args.detect.is_empty())
         .then(|| ServiceLink::new(&args.detect, args.detect_port, Duration::from_millis(args.detect_timeout_ms)));
     loop {
-        let (frame, jpeg): (Frame, Vec<u8>) = match read_message(&mut stream) {
-            Ok(m) => m,
-            Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
-        };
+        let Some((frame, jpeg)) = next_message::<Frame>(&mut stream)? else { return Ok(()) };
         let started = Instant::now();
         let mut img = match decode_jpeg(&jpeg) {
             Ok(img) => img,
@@ -138,11 +112,4 @@ fn serve(mut stream: TcpStream, args: &Args, model: Model, me: &str) -> Result<(
         let reply = Anonymised { seq: frame.seq, instance: me.to_owned(), faces, anonymise_ms, detect, detect_error };
         write_message(&mut stream, &reply, &out)?;
     }
-}
-
-fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -96,10 +96,7 @@ struct Tally {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")))
-        .with_writer(std::io::stderr)
-        .init();
+    examples::server::init_logs("warn");
     let pan = Pan::new(args.size.0, args.size.1, 120).context("the built-in photograph does not decode (a corrupt build?)")?;
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     let mut link = ServiceLink::new(&args.target, args.port, timeout);
@@ -120,7 +117,8 @@ fn main() -> anyhow::Result<()> {
             if next_frame > now {
                 std::thread::sleep(next_frame - now);
             }
-            next_frame = next_frame.max(Instant::now() - period) + period;
+            // Late frames are not made up for: at most one period behind.
+            next_frame = Instant::now().checked_sub(period).map_or(next_frame, |floor| next_frame.max(floor)) + period;
         }
         let jpeg = encode_jpeg(&pan.frame(seq), args.quality, &format!("{RAW_MARK} {} {seq}", args.name))?;
         let sent = Instant::now();

@@ -78,10 +78,7 @@ fn parse_fps(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let args = DemoArgs::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")))
-        .with_writer(std::io::stderr)
-        .init();
+    examples::server::init_logs("warn");
     if let Err(e) = stop::install() {
         eprintln!("demo: {e:#}");
         return ExitCode::FAILURE;
