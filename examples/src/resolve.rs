@@ -68,7 +68,7 @@ fn a_record_ttl(name: &str) -> Option<Duration> {
     let query = std::ffi::CString::new(name).ok()?;
     let mut answer = vec![0u8; 4096];
     // SAFETY: `query` is NUL-terminated and `answer` holds `anslen` bytes.
-    // res_search keeps global state (`_res`): only one thread (the camera's) calls it.
+    // res_search's state (`_res`) is per thread in glibc, so threads may call it at once.
     let len = unsafe { res_search(query.as_ptr(), 1, 1, answer.as_mut_ptr(), answer.len() as libc::c_int) };
     let len = usize::try_from(len).ok().filter(|&l| l > 0 && l <= answer.len())?;
     min_a_ttl(&answer[..len])
