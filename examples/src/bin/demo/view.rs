@@ -1,8 +1,9 @@
 //! The live view: one block (cameras, the services' instances, the latest
-//! events) redrawn in place on a terminal, printed when it changes
-//! otherwise (a log, a pipe).
+//! events) redrawn in place on a terminal; in a log or a pipe printed when
+//! who serves whom changes, or every five seconds.
 
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use netns_tests::pipeline::{Pipeline, ANONYMISE, DETECT};
 use orchestrator::model::InstanceState;
@@ -22,13 +23,16 @@ pub fn site_of(key: &str) -> &'static str {
 pub struct View {
     tty: bool,
     drawn_lines: usize,
-    last_printed: String,
+    last_printed: Option<(String, Instant)>,
     pub events: Vec<String>,
 }
 
+/// How often a log gets the block when nothing moved.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
 impl View {
     pub fn new() -> View {
-        View { tty: std::io::stdout().is_terminal(), drawn_lines: 0, last_printed: String::new(), events: Vec::new() }
+        View { tty: std::io::stdout().is_terminal(), drawn_lines: 0, last_printed: None, events: Vec::new() }
     }
 
     /// A line under the table (kept: the last six).
@@ -36,10 +40,11 @@ impl View {
         self.events.push(line);
     }
 
-    /// Draws the current state (in place on a terminal; when it changed
+    /// Draws the current state (in place on a terminal; when it moved
     /// otherwise), `clock` seconds into the demo.
     pub fn draw(&mut self, p: &Pipeline, clock: f64) {
         let body = render(p, &self.events);
+        let moved = who_serves_whom(p, &self.events);
         let mut out = std::io::stdout().lock();
         if self.tty {
             if self.drawn_lines > 0 {
@@ -48,9 +53,9 @@ impl View {
             let text = format!("  [{clock:5.1} s]\n{body}");
             let _ = write!(out, "{text}");
             self.drawn_lines = text.lines().count();
-        } else if body != self.last_printed {
+        } else if self.last_printed.as_ref().is_none_or(|(last, at)| *last != moved || at.elapsed() >= LOG_EVERY) {
             let _ = write!(out, "  [{clock:5.1} s]\n{body}");
-            self.last_printed = body;
+            self.last_printed = Some((moved, Instant::now()));
         }
         let _ = out.flush();
     }
@@ -58,7 +63,7 @@ impl View {
     /// Leaves the block as it is: the next output goes below it.
     pub fn detach(&mut self) {
         self.drawn_lines = 0;
-        self.last_printed.clear();
+        self.last_printed = None;
     }
 }
 
@@ -103,6 +108,22 @@ fn render(p: &Pipeline, events: &[String]) -> String {
         s.push_str(&format!("  {e}\n"));
     }
     s
+}
+
+/// What a log reader must not miss: who serves each camera, the
+/// instances' places and states, the events.
+fn who_serves_whom(p: &Pipeline, events: &[String]) -> String {
+    let mut key = events.len().to_string();
+    for camera in p.cameras() {
+        let r = p.latest(&camera.name).unwrap_or(Value::Null);
+        key.push_str(&format!(" {} {}", instance(p, &r["anonymiser"]), instance(p, &r["detector"])));
+    }
+    for service in [ANONYMISE, DETECT] {
+        for i in p.o.service(service).map(|v| v.instances).unwrap_or_default() {
+            key.push_str(&format!(" {}{:?}{:?}", i.number, i.state, i.node));
+        }
+    }
+    key
 }
 
 /// `instance-0.anonymise.pipeline.prod@10.18.0.70` as `#0 on mucwa (Munich)`.
