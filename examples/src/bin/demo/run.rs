@@ -53,8 +53,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         p.wait_served(name, &site, Duration::from_secs(30)).map_err(|e| anyhow!("{e}"))?;
     }
     let mut view = View::new();
-    let mut clock = Clock { started: Instant::now() };
-    watch(&p, &mut view, &mut clock, Duration::from_secs_f64(args.duration), |_, _| false)?;
+    let clock = Clock { started: Instant::now() };
+    watch(&p, &mut view, &clock, Duration::from_secs_f64(args.duration), |_, _| false)?;
 
     let victim = p
         .latest("munich")
@@ -83,7 +83,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     };
     let mut noted = (false, false);
     let mut went_to = String::new();
-    watch(&p, &mut view, &mut clock, Duration::from_secs(45), |p, events| {
+    watch(&p, &mut view, &clock, Duration::from_secs(45), |p, events| {
         let done = back_home(p, &mut outcome);
         if let (Some(gap), false) = (outcome.failover_s, noted.0) {
             noted.0 = true;
@@ -98,11 +98,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         done
     })?;
     // A few more seconds of the healed pipeline.
-    watch(&p, &mut view, &mut clock, Duration::from_secs(3), |_, _| false)?;
+    watch(&p, &mut view, &clock, Duration::from_secs(3), |_, _| false)?;
     view.detach();
 
     if args.hold {
-        hold(&p, &mut view, &mut clock)?;
+        hold(&p, &mut view, &clock)?;
     }
     let summary = summary(&p, &outcome, &went_to);
     p.stop_cameras();
@@ -130,7 +130,7 @@ impl Clock {
 fn watch(
     p: &Pipeline,
     view: &mut View,
-    clock: &mut Clock,
+    clock: &Clock,
     duration: Duration,
     mut done: impl FnMut(&Pipeline, &mut Vec<String>) -> bool,
 ) -> Result<()> {
@@ -150,7 +150,7 @@ fn watch(
 }
 
 /// Keeps everything up until Ctrl-C, with commands to try.
-fn hold(p: &Pipeline, view: &mut View, clock: &mut Clock) -> Result<()> {
+fn hold(p: &Pipeline, view: &mut View, clock: &Clock) -> Result<()> {
     let root = &p.o.node(p.o.root_key()).netns;
     let token = p.o.token_file();
     say("");
