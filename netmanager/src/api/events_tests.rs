@@ -11,7 +11,6 @@ use std::time::Duration;
 use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use libp2p_identity::PeerId;
 use tokio::net::UnixListener;
 
 use super::*;
@@ -20,16 +19,7 @@ use crate::control::events::{ChangeKind, MemberChange, MemberEntry};
 use crate::control::membership::DownReason;
 use crate::control::view::MemberState;
 
-fn entry(name: &str, state: MemberState) -> MemberEntry {
-    MemberEntry {
-        name: name.into(),
-        peer_id: PeerId::random(),
-        subnet: "10.64.0.64/26".parse().unwrap(),
-        state,
-        endpoints: Vec::new(),
-        location: None,
-    }
-}
+use crate::control::testkit::member_entry as entry;
 
 fn change(entry: &MemberEntry, state: MemberState, kind: ChangeKind) -> MemberChange {
     MemberChange::Entry { entry: MemberEntry { state, ..entry.clone() }, kind }

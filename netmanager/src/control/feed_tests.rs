@@ -5,16 +5,7 @@
 use super::*;
 use crate::control::membership::{DownReason, RemovedReason};
 
-fn entry(name: &str, state: MemberState) -> MemberEntry {
-    MemberEntry {
-        name: name.into(),
-        peer_id: PeerId::random(),
-        subnet: "10.64.0.64/26".parse().unwrap(),
-        state,
-        endpoints: vec!["192.0.2.7:50103".parse().unwrap()],
-        location: None,
-    }
-}
+use crate::control::testkit::member_entry as entry;
 
 fn with(e: &MemberEntry, state: MemberState) -> MemberEntry {
     MemberEntry { state, ..e.clone() }

@@ -341,4 +341,4 @@ pub fn advertised(config: &ControlConfig) -> Result<Vec<IpAddr>, ControlError> {
 }
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;

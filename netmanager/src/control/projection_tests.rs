@@ -101,12 +101,10 @@ fn an_unrelated_change_costs_nothing_extra() {
     assert_eq!(hosts(&directory, "a").len(), 256);
     let n = &others[7];
     m.apply_instances(&instances(n, 2, vec![spec("s1", 1, host(n, 3))]), now + Duration::from_secs(1)).unwrap();
-    let started = std::time::Instant::now();
+    // The cost is counted in operations, not timed: speed is for benches.
     let ops = p.directory(&m, &BTreeSet::from([n.peer]));
     assert_eq!(ops.len(), 1, "one node's entries, nothing else: {ops:?}");
     apply_directory(&directory, ops);
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(20), "an unrelated change took {took:?}");
     assert_eq!(hosts(&directory, "a").len(), 256);
 }
 

@@ -123,3 +123,16 @@ pub fn suspicion(by: &Node, target: &Node, version: u64) -> Signed<Suspicion> {
 pub fn leave(n: &Node, version: u64) -> Signed<Leave> {
     Signed::sign(&Leave { node: n.peer.to_bytes(), version }, &n.key).unwrap()
 }
+
+/// A membership entry for feed and event-stream tests: a random peer id,
+/// one endpoint.
+pub fn member_entry(name: &str, state: super::view::MemberState) -> super::events::MemberEntry {
+    super::events::MemberEntry {
+        name: name.into(),
+        peer_id: PeerId::random(),
+        subnet: "10.64.0.64/26".parse().expect("a subnet"),
+        state,
+        endpoints: vec!["192.0.2.7:50103".parse().expect("an endpoint")],
+        location: None,
+    }
+}
