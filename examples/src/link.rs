@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::resolve::{resolve, ResolveError};
+use crate::resolve::{resolve, ResolveError, DEFAULT_TTL};
 use crate::wire::{read_message, write_message, WireError};
 
 /// Why one exchange failed (the connection is dropped either way).
@@ -100,7 +100,17 @@ impl ServiceLink {
         if self.conn.is_some() && now < self.fresh_until {
             return Ok(());
         }
-        let resolved = resolve(&self.name, self.port)?;
+        let resolved = match resolve(&self.name, self.port) {
+            Ok(resolved) => resolved,
+            // A refresh that fails keeps a working connection (a resolver
+            // restarting must not stop the stream); asked again soon.
+            Err(e) if self.conn.is_some() => {
+                tracing::debug!("{}: keeping the connection, lookup failed: {e}", self.name);
+                self.fresh_until = now + DEFAULT_TTL;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let resolved_in = now.elapsed();
         self.setup = Some((resolved_in, Duration::ZERO));
         self.fresh_until = now + resolved.ttl;
