@@ -59,11 +59,6 @@ impl ServiceLink {
         &self.name
     }
 
-    /// Where it is connected now.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.conn.as_ref().map(|(_, a)| *a)
-    }
-
     /// Sends one message and waits for the answer, (re)connecting first
     /// when needed. Any failure drops the connection, so the next call
     /// resolves again.
@@ -88,11 +83,6 @@ impl ServiceLink {
     /// slow exchanges); taken by the call.
     pub fn take_setup(&mut self) -> Option<(Duration, Duration)> {
         self.setup.take()
-    }
-
-    /// Drops the connection: the next exchange resolves again.
-    pub fn reset(&mut self) {
-        self.conn = None;
     }
 
     fn ensure(&mut self) -> Result<(), LinkError> {

@@ -7,7 +7,7 @@
 //! servers and search list as getaddrinfo; `res_query` would skip the
 //! search list and send `closest.anonymise.` to the internet), parsed here.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use hickory_proto::op::Message;
@@ -84,11 +84,6 @@ pub fn min_a_ttl(response: &[u8]) -> Option<Duration> {
         .map(|r| r.ttl)
         .min()
         .map(|ttl| Duration::from_secs(u64::from(ttl)))
-}
-
-/// The address of a resolved answer without the port, for display.
-pub fn ip_of(addr: &SocketAddr) -> IpAddr {
-    addr.ip()
 }
 
 #[cfg(test)]

@@ -43,8 +43,7 @@ impl View {
     /// Draws the current state (in place on a terminal; when it moved
     /// otherwise), `clock` seconds into the demo.
     pub fn draw(&mut self, p: &Pipeline, clock: f64) {
-        let body = render(p, &self.events);
-        let moved = who_serves_whom(p, &self.events);
+        let (body, moved) = render(p, &self.events);
         let mut out = std::io::stdout().lock();
         if self.tty {
             if self.drawn_lines > 0 {
@@ -67,19 +66,25 @@ impl View {
     }
 }
 
-fn render(p: &Pipeline, events: &[String]) -> String {
+/// The block, and what a log reader must not miss in it (who serves each
+/// camera, the instances' places and states, the events): one read of
+/// each camera's reports and one API call per service.
+fn render(p: &Pipeline, events: &[String]) -> (String, String) {
     let mut s = format!(
         "  {:<8} {:<30} {:<26} {:>15} {:>4} {:>7} {:>7} {:>7}\n",
         "camera", "served by (anonymise)", "detector", "rtt p50/p99 ms", "fps", "frames", "blurred", "persons"
     );
+    let mut moved = events.len().to_string();
     for camera in p.cameras() {
         let r = p.latest(&camera.name).unwrap_or(Value::Null);
         let ms = |v: &Value| v.as_f64().map_or("-".to_owned(), |v| format!("{v:.0}"));
+        let (anonymiser, detector) = (instance(p, &r["anonymiser"]), instance(p, &r["detector"]));
+        moved.push_str(&format!(" {anonymiser} {detector}"));
         s.push_str(&format!(
             "  {:<8} {:<30} {:<26} {:>15} {:>4} {:>7} {:>7} {:>7}\n",
             camera.name,
-            instance(p, &r["anonymiser"]),
-            instance(p, &r["detector"]),
+            anonymiser,
+            detector,
             format!("{} / {}", ms(&r["rtt_p50_ms"]), ms(&r["rtt_p99_ms"])),
             r["fps"].as_u64().unwrap_or(0),
             r["frames"].as_u64().unwrap_or(0),
@@ -102,28 +107,14 @@ fn render(p: &Pipeline, events: &[String]) -> String {
                     .collect()
             })
             .unwrap_or_default();
-        s.push_str(&format!("  {service}: {}\n", if placed.is_empty() { "-".to_owned() } else { placed.join(", ") }));
+        let placed = if placed.is_empty() { "-".to_owned() } else { placed.join(", ") };
+        moved.push_str(&format!(" {placed}"));
+        s.push_str(&format!("  {service}: {placed}\n"));
     }
     for e in events.iter().rev().take(6).rev() {
         s.push_str(&format!("  {e}\n"));
     }
-    s
-}
-
-/// What a log reader must not miss: who serves each camera, the
-/// instances' places and states, the events.
-fn who_serves_whom(p: &Pipeline, events: &[String]) -> String {
-    let mut key = events.len().to_string();
-    for camera in p.cameras() {
-        let r = p.latest(&camera.name).unwrap_or(Value::Null);
-        key.push_str(&format!(" {} {}", instance(p, &r["anonymiser"]), instance(p, &r["detector"])));
-    }
-    for service in [ANONYMISE, DETECT] {
-        for i in p.o.service(service).map(|v| v.instances).unwrap_or_default() {
-            key.push_str(&format!(" {}{:?}{:?}", i.number, i.state, i.node));
-        }
-    }
-    key
+    (s, moved)
 }
 
 /// `instance-0.anonymise.pipeline.prod@10.18.0.70` as `#0 on mucwa (Munich)`.

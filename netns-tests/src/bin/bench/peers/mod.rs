@@ -44,10 +44,7 @@ impl From<netns_tests::Error> for SetupError {
 
 /// `SetupError::Missing(package)` unless `program` is on PATH.
 pub fn require_program(program: &str, package: &str) -> Result<(), SetupError> {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-        .unwrap_or(false);
-    if found {
+    if netns_tests::tools::which(program).is_some() {
         Ok(())
     } else {
         Err(SetupError::Missing(package.to_string()))
